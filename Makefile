@@ -1,0 +1,42 @@
+# WhoWhyWhen developer commands. `make run` and `make test` work on a fresh clone with
+# Python 3.11+ and Node 20; everything else is installed into .venv/ and node_modules/.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV := $(BIN)/uv
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: run test lint format install lock pytest sdk-test clean
+
+$(UV):
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check 'uv>=0.13,<0.14'
+
+install: $(UV)
+	$(UV) sync --frozen --inexact --all-extras --python $(BIN)/python
+
+lock: $(UV)
+	$(UV) lock --python $(BIN)/python
+
+run: install
+	$(BIN)/whowhywhen serve
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+pytest: install
+	$(BIN)/pytest
+
+test: lint pytest
+
+clean:
+	rm -rf $(VENV) data .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,3 @@
+from whowhywhen.cli import main
+
+main()

@@ -1,0 +1,113 @@
+"""The application factory: wiring, lifespan, exception handlers, the dashboard UI."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from enum import StrEnum
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from whowhywhen import __version__
+from whowhywhen.config import Settings, get_settings
+from whowhywhen.db import Database
+from whowhywhen.exceptions import AppError
+from whowhywhen.ingest.endpoints import router as ingest_router
+from whowhywhen.ingest.service import IngestService
+
+log = logging.getLogger(__name__)
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+class Mode(StrEnum):
+    all = "all"
+    dashboard = "dashboard"
+    collector = "collector"
+
+
+def _envelope(
+    status: int, name: str, detail: object, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse({"error": name, "detail": detail}, status_code=status, headers=headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AppError)
+    async def app_error(_request: Request, exc: AppError) -> JSONResponse:
+        return _envelope(exc.status_code, exc.name, exc.detail, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"loc": list(err.get("loc", ())), "msg": err.get("msg", ""), "type": err.get("type")}
+            for err in exc.errors()
+        ]
+        return _envelope(422, "UnprocessableEntity", errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        names = {404: "NotFound", 405: "MethodNotAllowed", 401: "Unauthorized"}
+        return _envelope(
+            exc.status_code,
+            names.get(exc.status_code, "HTTPError"),
+            exc.detail,
+            dict(exc.headers or {}),
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        request_id = uuid.uuid4().hex
+        log.exception("unhandled error", extra={"request_id": request_id})
+        return _envelope(500, "InternalError", f"internal error (request id {request_id})")
+
+
+def create_app(settings: Settings | None = None, mode: Mode = Mode.all) -> FastAPI:
+    settings = settings or get_settings()
+    settings.check_production()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = Database(settings)
+        app.state.settings = settings
+        app.state.db = db
+        app.state.ingest = IngestService(settings, db)
+        try:
+            yield
+        finally:
+            await db.dispose()
+
+    app = FastAPI(
+        title="WhoWhyWhen",
+        version=__version__,
+        description="Self-hosted API analytics: collector and dashboard API.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    if mode in (Mode.all, Mode.collector):
+        app.include_router(ingest_router)
+    if mode in (Mode.all, Mode.dashboard):
+        _mount_ui(app)
+    return app
+
+
+def _mount_ui(app: FastAPI) -> None:
+    index = STATIC_DIR / "index.html"
+
+    @app.get("/{path:path}", include_in_schema=False, response_model=None)
+    async def spa(path: str) -> Response:
+        if path.startswith(("api/", "dashapi/", "dashauth/")):
+            return _envelope(404, "NotFound", "Not Found")
+        candidate = (STATIC_DIR / path).resolve()
+        if path and candidate.is_file() and STATIC_DIR.resolve() in candidate.parents:
+            return FileResponse(candidate)
+        if index.is_file():
+            return FileResponse(index)
+        return JSONResponse(
+            {"name": "WhoWhyWhen", "version": __version__, "docs": "/docs"},
+        )

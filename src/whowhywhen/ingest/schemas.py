@@ -1,0 +1,318 @@
+"""Collector payloads: the documented models (OpenAPI) and the fast per-event validator.
+
+Bodies are decoded once with msgspec and every event is checked by `validate_event`, so one bad
+event is listed in `rejected` while the rest of its batch is stored (partial success).
+Rules (RELIABILITY.md VAL-03, COL-11):
+- `url` is required (≤ 8 KiB); `status_code`/`response_code` 100–599; `duration`/`response_time`
+  in seconds, 0–86,400; `method` one of nine verbs (default GET).
+- `user_agent` over 1024 characters is truncated; NUL characters are removed and lone surrogates
+  replaced, so neither reaches the database.
+- `timestamp` (ISO 8601 or Unix seconds) more than 60 s in the future is clamped to the receive
+  time; older than 7 days is rejected; absent means the receive time.
+- an invalid `ip_address` is dropped (the event is kept); unknown fields are ignored.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import math
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import msgspec
+from pydantic import BaseModel, Field
+
+from whowhywhen.ingest.pipeline import IncomingEvent
+from whowhywhen.kit.ids import uuid7
+
+METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
+)
+MAX_URL = 8192
+MAX_ROUTE = 2048
+MAX_USER_AGENT = 1024
+MAX_SHORT = 256
+MAX_DURATION_S = 86_400.0
+MAX_SIZE = 2**53
+MAX_BATCH_ID = 128
+
+
+class LogEvent(BaseModel):
+    """One request to your API (the seed README's snippets send exactly these fields)."""
+
+    url: str = Field(description="Full URL or path of the request", max_length=MAX_URL)
+    method: str = Field(default="GET", description="HTTP method")
+    status_code: int | None = Field(default=None, description="Response status (or response_code)")
+    response_code: int | None = Field(default=None, description="Alias of status_code")
+    duration: float | None = Field(default=None, description="Seconds until the response ended")
+    response_time: float | None = Field(default=None, description="Alias of duration (seconds)")
+    user_agent: str | None = Field(default=None, description="User-Agent of the client")
+    ip_address: str | None = Field(default=None, description="IP address of the client")
+    timestamp: str | float | None = Field(
+        default=None, description="When the request started: ISO 8601 or Unix seconds"
+    )
+    route: str | None = Field(default=None, description="Route template, e.g. /users/{id}")
+    consumer: str | None = Field(default=None, description="Your identifier of the API consumer")
+    consumer_name: str | None = Field(default=None, description="Display name of the consumer")
+    request_size: int | None = Field(default=None, description="Request body size in bytes")
+    response_size: int | None = Field(default=None, description="Response body size in bytes")
+    exception: str | None = Field(default=None, description="Exception type when the app raised")
+    id: uuid.UUID | None = Field(default=None, description="Client-generated event id (dedup)")
+
+
+class SdkReport(BaseModel):
+    name: str | None = None
+    version: str | None = None
+    attempt: int | None = None
+    dropped: dict[str, int] = Field(
+        default_factory=dict, description="Events the SDK dropped since its last report, by reason"
+    )
+
+
+class LogBatch(BaseModel):
+    """A batch: `{batch_id, events, sdk}`; a bare JSON array of events is accepted too."""
+
+    batch_id: str | None = Field(
+        default=None, max_length=MAX_BATCH_ID, description="Retries with the same id store once"
+    )
+    events: list[LogEvent] = Field(max_length=1000)
+    sdk: SdkReport | None = None
+
+
+class Rejection(BaseModel):
+    index: int
+    field: str
+    reason: str
+
+
+class IngestResult(BaseModel):
+    accepted: int = Field(description="Events stored (or already stored) by this request")
+    duplicates: int = Field(description="Events that had been stored before")
+    rejected: list[Rejection] = Field(description="Invalid events; never retry these")
+
+
+SDK_DROP_REASONS = (
+    "queue_overflow",
+    "network_error",
+    "ratelimit_backoff",
+    "send_error",
+    "too_large",
+    "auth_error",
+)
+
+
+class InvalidBody(Exception):
+    """The body as a whole is unusable (not JSON, wrong shape); the message says why."""
+
+
+class TooManyEvents(Exception):
+    pass
+
+
+@dataclass(slots=True)
+class ParsedBatch:
+    batch_id: str | None
+    events: list[Any]
+    sdk_dropped: dict[str, int]
+
+
+def decode_json(body: bytes) -> Any:
+    try:
+        return msgspec.json.decode(body)
+    except RecursionError as exc:
+        raise InvalidBody("JSON is nested too deeply") from exc
+    except msgspec.DecodeError as exc:
+        # msgspec refuses lone surrogates and invalid UTF-8; the lenient decoder keeps the
+        # batch and the sanitiser replaces them.
+        try:
+            return json.loads(body.decode("utf-8", "replace"))
+        except (ValueError, RecursionError):
+            raise InvalidBody(f"body is not valid JSON: {exc}") from exc
+
+
+def parse_batch(payload: Any, max_events: int) -> ParsedBatch:
+    if isinstance(payload, list):
+        batch_id, events, sdk = None, payload, None
+    elif isinstance(payload, dict):
+        if "events" not in payload:
+            raise InvalidBody("expected a JSON array of events or an object with `events`")
+        batch_id, events, sdk = payload.get("batch_id"), payload["events"], payload.get("sdk")
+        if not isinstance(events, list):
+            raise InvalidBody("`events` must be an array")
+        if batch_id is not None:
+            if not isinstance(batch_id, str) or not 1 <= len(batch_id) <= MAX_BATCH_ID:
+                raise InvalidBody(f"`batch_id` must be a string of 1 to {MAX_BATCH_ID} characters")
+            batch_id = clean_text(batch_id)
+    else:
+        raise InvalidBody("expected a JSON array of events or an object with `events`")
+    if len(events) > max_events:
+        raise TooManyEvents(f"a batch holds at most {max_events} events, got {len(events)}")
+    return ParsedBatch(batch_id, events, _sdk_dropped(sdk))
+
+
+def _sdk_dropped(sdk: Any) -> dict[str, int]:
+    if not isinstance(sdk, dict) or not isinstance(sdk.get("dropped"), dict):
+        return {}
+    dropped = sdk["dropped"]
+    counts = {}
+    for reason in SDK_DROP_REASONS:
+        value = dropped.get(reason)
+        if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**31:
+            counts[reason] = value
+    return counts
+
+
+def clean_text(value: str) -> str:
+    """Remove NUL characters and replace lone surrogates: neither may reach the database."""
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            value = value.encode("utf-8", "replace").decode("utf-8")
+    if "\x00" in value:
+        value = value.replace("\x00", "")
+    return value
+
+
+class _Reject(Exception):
+    def __init__(self, field: str, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+
+
+def _text(obj: dict[str, Any], field: str, limit: int, *, truncate: bool = False) -> str | None:
+    value = obj.get(field)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise _Reject(field, "must be a string")
+    value = clean_text(value)
+    if len(value) > limit:
+        if truncate:
+            return value[:limit]
+        raise _Reject(field, f"longer than {limit} characters")
+    return value or None
+
+
+def _number(obj: dict[str, Any], names: tuple[str, str]) -> tuple[str, float | None]:
+    for name in names:
+        value = obj.get(name)
+        if value is not None:
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise _Reject(name, "must be a number")
+            return name, float(value)
+    return names[0], None
+
+
+def _size(obj: dict[str, Any], field: str) -> int | None:
+    value = obj.get(field)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < MAX_SIZE:
+        raise _Reject(field, "must be a non-negative integer")
+    return value
+
+
+def _ip(value: Any) -> str | None:
+    if not isinstance(value, str) or not value or len(value) > 64:
+        return None
+    try:
+        address = ipaddress.ip_address(value.strip())
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(address)
+
+
+def _timestamp(
+    value: Any, received_at: datetime, max_future: timedelta, max_age: timedelta
+) -> datetime:
+    if value is None:
+        return received_at
+    if isinstance(value, bool):
+        raise _Reject("timestamp", "must be an ISO 8601 string or Unix seconds")
+    if isinstance(value, int | float):
+        if not math.isfinite(value) or value < 0:
+            raise _Reject("timestamp", "must be a finite, non-negative Unix time")
+        try:
+            when = datetime.fromtimestamp(value, UTC)
+        except (OverflowError, OSError, ValueError) as exc:
+            raise _Reject("timestamp", "is out of range") from exc
+    elif isinstance(value, str):
+        try:
+            when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise _Reject("timestamp", "is not an ISO 8601 date-time") from exc
+        when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    else:
+        raise _Reject("timestamp", "must be an ISO 8601 string or Unix seconds")
+    if when > received_at + max_future:
+        return received_at
+    if when < received_at - max_age:
+        raise _Reject("timestamp", f"older than {max_age.days} days")
+    return when
+
+
+@dataclass(slots=True)
+class Limits:
+    received_at: datetime
+    max_future: timedelta
+    max_age: timedelta
+
+
+def validate_event(obj: Any, index: int, limits: Limits) -> IncomingEvent | Rejection:
+    """Turn one decoded event into an `IncomingEvent`, or say which field is wrong and why."""
+    if not isinstance(obj, dict):
+        return Rejection(index=index, field="", reason="an event must be a JSON object")
+    try:
+        url = _text(obj, "url", MAX_URL)
+        if url is None:
+            raise _Reject("url", "is required")
+        method = obj.get("method", "GET")
+        if not isinstance(method, str) or (method := method.upper()) not in METHODS:
+            raise _Reject("method", "must be an HTTP method such as GET or POST")
+        status_field, status = _number(obj, ("status_code", "response_code"))
+        if status is None:
+            raise _Reject("status_code", "is required (status_code or response_code)")
+        if status != int(status) or not 100 <= status <= 599:
+            raise _Reject(status_field, "must be an integer from 100 to 599")
+        duration_field, duration = _number(obj, ("duration", "response_time"))
+        if duration is None:
+            raise _Reject("duration", "is required (duration or response_time, in seconds)")
+        if not (math.isfinite(duration) and 0 <= duration <= MAX_DURATION_S):
+            raise _Reject(duration_field, "must be between 0 and 86400 seconds")
+        raw_id = obj.get("id")
+        if raw_id is None:
+            event_id = uuid7()
+        else:
+            if not isinstance(raw_id, str):
+                raise _Reject("id", "must be a UUID string")
+            try:
+                event_id = uuid.UUID(raw_id)
+            except ValueError as exc:
+                raise _Reject("id", "must be a UUID string") from exc
+        return IncomingEvent(
+            index=index,
+            event_id=event_id,
+            url=url,
+            method=method,
+            status_code=int(status),
+            duration_ms=duration * 1000.0,
+            user_agent=_text(obj, "user_agent", MAX_USER_AGENT, truncate=True) or "",
+            ip=_ip(obj.get("ip_address")),
+            timestamp=_timestamp(
+                obj.get("timestamp"), limits.received_at, limits.max_future, limits.max_age
+            ),
+            route=_text(obj, "route", MAX_ROUTE),
+            consumer=_text(obj, "consumer", MAX_SHORT),
+            consumer_name=_text(obj, "consumer_name", MAX_SHORT),
+            exception=_text(obj, "exception", MAX_SHORT),
+            request_size=_size(obj, "request_size"),
+            response_size=_size(obj, "response_size"),
+        )
+    except _Reject as rejection:
+        return Rejection(index=index, field=rejection.field, reason=rejection.reason)

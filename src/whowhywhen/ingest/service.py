@@ -1,0 +1,473 @@
+"""The collector's flow: decode → validate → enrich (pipeline) → one transaction → ack.
+
+A batch is acknowledged only after its transaction commits; the dimension ids learnt in it
+(user agents, bots, endpoints) are cached only after the commit, so a rolled-back batch never
+leaves a stale id behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from limits import parse
+from limits.aio.storage import MemoryStorage
+from limits.aio.strategies import MovingWindowRateLimiter
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from whowhywhen.api_key.service import KeyAuthenticator, KeyPrincipal
+from whowhywhen.config import Settings
+from whowhywhen.db import Database
+from whowhywhen.exceptions import (
+    BadRequest,
+    PayloadTooLarge,
+    RateLimited,
+    ServiceUnavailable,
+    UnprocessableEntity,
+)
+from whowhywhen.ingest import repository
+from whowhywhen.ingest.pipeline import (
+    EnrichedEvent,
+    PipelineContext,
+    build_context,
+    enrich,
+)
+from whowhywhen.ingest.schemas import (
+    IngestResult,
+    InvalidBody,
+    Limits,
+    Rejection,
+    TooManyEvents,
+    decode_json,
+    parse_batch,
+    validate_event,
+)
+from whowhywhen.kit.histogram import bin_of
+from whowhywhen.kit.rate_limit import TokenBuckets, retry_after_seconds
+from whowhywhen.kit.time import floor_day, floor_minute, utc_now
+from whowhywhen.models import Bot
+
+log = logging.getLogger(__name__)
+
+RETRY_AFTER_UNAVAILABLE = 5
+AUTH_FAILURES = parse("20/minute")  # per client address (KEY-06)
+_TRANSIENT_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock detected
+
+
+def ua_key(raw: str) -> str:
+    return hashlib.sha256(raw.encode("utf-8", "replace")).hexdigest()
+
+
+@dataclass
+class DimensionCache:
+    """Ids of rows that never change once stored: user agents, bots, endpoints."""
+
+    user_agents: dict[str, int] = field(default_factory=dict)
+    bots: dict[str, int] = field(default_factory=dict)
+    endpoints: dict[tuple[int, str, str], int] = field(default_factory=dict)
+    project_bots: set[tuple[int, int]] = field(default_factory=set)
+
+    def trim(self, limit: int = 200_000) -> None:
+        for cache in (self.user_agents, self.endpoints):
+            if len(cache) > limit:
+                cache.clear()
+
+
+@dataclass
+class _Learnt:
+    user_agents: dict[str, int] = field(default_factory=dict)
+    bots: dict[str, int] = field(default_factory=dict)
+    endpoints: dict[tuple[int, str, str], int] = field(default_factory=dict)
+    project_bots: set[tuple[int, int]] = field(default_factory=set)
+
+
+@dataclass(slots=True)
+class StoreOutcome:
+    stored: int
+    duplicates: int
+
+
+@dataclass
+class IngestMetrics:
+    """Collector outcomes since start (COL-12); per-project totals live in `ingest_outcomes`."""
+
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    rate_limited: int = 0
+    shed: int = 0
+    unavailable: int = 0
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """True for errors that mean the database cannot be reached right now."""
+    if isinstance(exc, OperationalError | PoolTimeout | OSError | TimeoutError):
+        return True
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        text = str(exc.orig).lower()
+        return any(
+            marker in text
+            for marker in (
+                "database is locked",
+                "connection",
+                "terminat",
+                "shutdown",
+                "too many clients",
+                "statement timeout",
+                "canceling statement",
+            )
+        )
+    return False
+
+
+class IngestService:
+    def __init__(self, settings: Settings, db: Database) -> None:
+        self.settings = settings
+        self.db = db
+        self.keys = KeyAuthenticator(ttl=settings.api_key_cache_seconds)
+        self.buckets = TokenBuckets(settings.rate_limit_per_second, settings.rate_limit_burst)
+        self.pipeline: PipelineContext = build_context()
+        self.dims = DimensionCache()
+        self.metrics = IngestMetrics()
+        self._write_lock = asyncio.Lock() if db.dialect == "sqlite" else None
+        self._inflight = 0
+        self._auth_failures = MovingWindowRateLimiter(MemoryStorage())
+
+    # -- admission -------------------------------------------------------------------------
+
+    def admit(self) -> None:
+        """Shed load beyond the in-flight cap at once instead of queueing without bound."""
+        if self._inflight >= self.settings.max_inflight_requests:
+            self.metrics.shed += 1
+            raise ServiceUnavailable("the collector is at capacity; retry shortly", retry_after=1)
+        self._inflight += 1
+
+    def release(self) -> None:
+        self._inflight -= 1
+
+    async def auth_failures_allowed(self, client: str) -> bool:
+        return await self._auth_failures.test(AUTH_FAILURES, client)
+
+    async def record_auth_failure(self, client: str) -> None:
+        await self._auth_failures.hit(AUTH_FAILURES, client)
+
+    async def authenticate(self, secret: str) -> KeyPrincipal | None:
+        try:
+            async with self.db.session() as session:
+                return await self.keys.authenticate(session, secret)
+        except Exception as exc:
+            if is_unavailable(exc):
+                raise self._unavailable() from exc
+            raise
+
+    def _unavailable(self) -> ServiceUnavailable:
+        self.metrics.unavailable += 1
+        return ServiceUnavailable(
+            "storage is temporarily unavailable; retry later",
+            retry_after=RETRY_AFTER_UNAVAILABLE,
+        )
+
+    # -- the flow --------------------------------------------------------------------------
+
+    async def ingest(self, principal: KeyPrincipal, body: bytes, *, single: bool) -> IngestResult:
+        try:
+            payload = decode_json(body)
+        except InvalidBody as exc:
+            raise BadRequest(str(exc)) from exc
+        if single:
+            if not isinstance(payload, dict):
+                raise BadRequest("expected one event as a JSON object (use /api/log/bulk for many)")
+            batch_id, raw_events, sdk_dropped = None, [payload], {}
+        else:
+            try:
+                parsed = parse_batch(payload, self.settings.max_batch_events)
+            except InvalidBody as exc:
+                raise BadRequest(str(exc)) from exc
+            except TooManyEvents as exc:
+                raise PayloadTooLarge(str(exc)) from exc
+            batch_id, raw_events, sdk_dropped = parsed.batch_id, parsed.events, parsed.sdk_dropped
+
+        wait = self.buckets.take(principal.key_id, max(len(raw_events), 1))
+        if wait:
+            self.metrics.rate_limited += 1
+            raise RateLimited(
+                f"over this key's rate of {self.settings.rate_limit_per_second:g} events/s",
+                retry_after=retry_after_seconds(wait),
+            )
+
+        received_at = utc_now()
+        limits = Limits(
+            received_at=received_at,
+            max_future=timedelta(seconds=self.settings.max_future_seconds),
+            max_age=timedelta(days=self.settings.max_age_days),
+        )
+        incoming = []
+        rejected: list[Rejection] = []
+        for index, obj in enumerate(raw_events):
+            checked = validate_event(obj, index, limits)
+            if isinstance(checked, Rejection):
+                rejected.append(checked)
+            else:
+                incoming.append(checked)
+        self.metrics.rejected.update(r.field or "event" for r in rejected)
+        if single and rejected:
+            problem = rejected[0]
+            raise UnprocessableEntity(
+                [{"loc": ["body", problem.field], "msg": problem.reason, "index": problem.index}]
+            )
+
+        context = self.pipeline.for_project(anonymise_ip=principal.anonymize_ip)
+        enriched = enrich(incoming, context)
+        outcome = await self._store(
+            principal, batch_id, enriched, received_at, len(rejected), sdk_dropped
+        )
+        self.metrics.accepted += outcome.stored
+        self.metrics.duplicates += outcome.duplicates
+        return IngestResult(
+            accepted=outcome.stored + outcome.duplicates,
+            duplicates=outcome.duplicates,
+            rejected=rejected,
+        )
+
+    async def _store(
+        self,
+        principal: KeyPrincipal,
+        batch_id: str | None,
+        events: list[EnrichedEvent],
+        received_at: datetime,
+        rejected: int,
+        sdk_dropped: dict[str, int],
+    ) -> StoreOutcome:
+        for attempt in range(3):
+            try:
+                if self._write_lock is None:
+                    return await self._store_once(
+                        principal, batch_id, events, received_at, rejected, sdk_dropped
+                    )
+                async with self._write_lock:
+                    return await self._store_once(
+                        principal, batch_id, events, received_at, rejected, sdk_dropped
+                    )
+            except DBAPIError as exc:
+                if getattr(exc.orig, "sqlstate", None) in _TRANSIENT_SQLSTATES and attempt < 2:
+                    continue
+                if is_unavailable(exc):
+                    raise self._unavailable() from exc
+                raise
+            except (OSError, TimeoutError, PoolTimeout) as exc:
+                raise self._unavailable() from exc
+        raise self._unavailable()
+
+    async def _store_once(
+        self,
+        principal: KeyPrincipal,
+        batch_id: str | None,
+        events: list[EnrichedEvent],
+        received_at: datetime,
+        rejected: int,
+        sdk_dropped: dict[str, int],
+    ) -> StoreOutcome:
+        project_id = principal.project_id
+        learnt = _Learnt()
+        async with self.db.session() as session:
+            if batch_id is not None and not await repository.claim_batch(
+                session, project_id, batch_id, len(events), received_at
+            ):
+                return StoreOutcome(stored=0, duplicates=len(events))
+            stored = 0
+            if events:
+                stored = await self._write_events(session, project_id, events, received_at, learnt)
+            counts = {"accepted": stored, "duplicates": len(events) - stored, "rejected": rejected}
+            counts.update({f"sdk_{reason}": n for reason, n in sdk_dropped.items()})
+            await repository.add_outcomes(session, project_id, floor_day(received_at), counts)
+            if self.keys.due_for_touch(principal.key_id):
+                await self.keys.touch(session, principal.key_id)
+            await session.commit()
+        self._remember(learnt)
+        return StoreOutcome(stored=stored, duplicates=len(events) - stored)
+
+    async def _write_events(
+        self,
+        session: AsyncSession,
+        project_id: int,
+        events: list[EnrichedEvent],
+        received_at: datetime,
+        learnt: _Learnt,
+    ) -> int:
+        dims = self.dims
+        # Dimensions: resolve each distinct value once per batch, from the cache when known.
+        bot_infos = {e.ua.bot.name: e.ua.bot for e in events if e.ua.bot is not None}
+        bot_ids = {name: dims.bots[name] for name in bot_infos if name in dims.bots}
+        missing_bots = [
+            Bot(name=b.name, category=str(b.category), url=b.url)
+            for name, b in bot_infos.items()
+            if name not in bot_ids
+        ]
+        if missing_bots:
+            learnt.bots = await repository.resolve_bots(session, missing_bots)
+            bot_ids.update(learnt.bots)
+
+        ua_keys: dict[str, str] = {}
+        missing_uas: dict[str, repository.UserAgentRow] = {}
+        for e in events:
+            raw = e.ua.raw
+            if raw and raw not in ua_keys:
+                key = ua_keys[raw] = ua_key(raw)
+                if key not in dims.user_agents and key not in missing_uas:
+                    ua = e.ua
+                    missing_uas[key] = repository.UserAgentRow(
+                        key=key,
+                        raw=raw,
+                        browser=ua.browser,
+                        browser_version=ua.browser_version,
+                        os=ua.os,
+                        os_version=ua.os_version,
+                        device=ua.device,
+                        device_type=str(ua.device_type),
+                        client_type=str(ua.client_type),
+                        library=ua.library,
+                        bot_name=ua.bot.name if ua.bot else None,
+                    )
+        ua_ids = {key: dims.user_agents[key] for key in ua_keys.values() if key in dims.user_agents}
+        if missing_uas:
+            learnt.user_agents = await repository.resolve_user_agents(
+                session, list(missing_uas.values()), bot_ids
+            )
+            ua_ids.update(learnt.user_agents)
+
+        first_seen: dict[tuple[str, str], datetime] = {}
+        for e in events:
+            endpoint = (e.source.method, e.route)
+            if (project_id, *endpoint) not in dims.endpoints:
+                seen = first_seen.get(endpoint)
+                if seen is None or e.source.timestamp < seen:
+                    first_seen[endpoint] = e.source.timestamp
+        endpoint_ids: dict[tuple[str, str], int] = {}
+        if first_seen:
+            endpoint_ids = await repository.resolve_endpoints(session, project_id, first_seen)
+            learnt.endpoints = {(project_id, m, r): i for (m, r), i in endpoint_ids.items()}
+
+        new_project_bots: dict[int, datetime] = {}
+        for e in events:
+            if e.ua.bot is not None:
+                bot_id = bot_ids[e.ua.bot.name]
+                if (project_id, bot_id) not in dims.project_bots:
+                    seen = new_project_bots.get(bot_id)
+                    if seen is None or e.source.timestamp < seen:
+                        new_project_bots[bot_id] = e.source.timestamp
+        if new_project_bots:
+            await repository.mark_project_bots(session, project_id, new_project_bots)
+            learnt.project_bots = {(project_id, b) for b in new_project_bots}
+
+        rows = []
+        for e in events:
+            s = e.source
+            endpoint_key = (s.method, e.route)
+            endpoint_id = endpoint_ids.get(endpoint_key)
+            if endpoint_id is None:
+                endpoint_id = dims.endpoints[(project_id, *endpoint_key)]
+            rows.append(
+                {
+                    "project_id": project_id,
+                    "event_id": s.event_id,
+                    "timestamp": s.timestamp,
+                    "received_at": received_at,
+                    "method": s.method,
+                    "url": s.url,
+                    "host": e.host,
+                    "path": e.path,
+                    "query_params": orjson.dumps(e.query_params).decode()
+                    if e.query_params
+                    else None,
+                    "route": e.route,
+                    "endpoint_id": endpoint_id,
+                    "status_code": s.status_code,
+                    "duration_ms": s.duration_ms,
+                    "request_size": s.request_size,
+                    "response_size": s.response_size,
+                    "ip": e.ip,
+                    "country": e.country,
+                    "user_agent_id": ua_ids[ua_keys[e.ua.raw]] if e.ua.raw else None,
+                    "bot_id": bot_ids[e.ua.bot.name] if e.ua.bot is not None else None,
+                    "consumer": s.consumer,
+                    "consumer_name": s.consumer_name,
+                    "exception": s.exception,
+                }
+            )
+        stored_ids = await repository.insert_request_logs(session, project_id, rows)
+        if stored_ids:
+            rollups, histograms = _rollups(project_id, rows, stored_ids)
+            await repository.add_rollups(session, rollups, histograms)
+        return len(stored_ids)
+
+    def _remember(self, learnt: _Learnt) -> None:
+        self.dims.bots.update(learnt.bots)
+        self.dims.user_agents.update(learnt.user_agents)
+        self.dims.endpoints.update(learnt.endpoints)
+        self.dims.project_bots.update(learnt.project_bots)
+        self.dims.trim()
+
+
+def _rollups(
+    project_id: int, rows: list[dict[str, Any]], stored: set[Any]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Aggregate the stored rows of a batch per minute key (and latency bin), sorted by key."""
+    totals: dict[tuple[datetime, int, int, bool], list[float]] = {}
+    bins: Counter[tuple[datetime, int, int, bool, int]] = Counter()
+    for row in rows:
+        if row["event_id"] not in stored:
+            continue
+        key = (
+            floor_minute(row["timestamp"]),
+            row["endpoint_id"],
+            row["status_code"],
+            row["bot_id"] is not None,
+        )
+        duration = row["duration_ms"]
+        total = totals.get(key)
+        if total is None:
+            totals[key] = [1, duration, duration]
+        else:
+            total[0] += 1
+            total[1] += duration
+            if duration > total[2]:
+                total[2] = duration
+        bins[(*key, bin_of(duration))] += 1
+    rollups = [
+        {
+            "project_id": project_id,
+            "bucket": bucket,
+            "endpoint_id": endpoint_id,
+            "status_code": status,
+            "is_bot": is_bot,
+            "count": int(count),
+            "duration_sum": duration_sum,
+            "duration_max": duration_max,
+        }
+        for (bucket, endpoint_id, status, is_bot), (count, duration_sum, duration_max) in sorted(
+            totals.items()
+        )
+    ]
+    histograms = [
+        {
+            "project_id": project_id,
+            "bucket": bucket,
+            "endpoint_id": endpoint_id,
+            "status_code": status,
+            "is_bot": is_bot,
+            "bin": bin_index,
+            "count": count,
+        }
+        for (bucket, endpoint_id, status, is_bot, bin_index), count in sorted(bins.items())
+    ]
+    return rollups, histograms

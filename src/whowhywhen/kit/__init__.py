@@ -1,0 +1,1 @@
+"""Domain-free helpers: time, ids, hashing, histograms, rate limits, dialect-aware upserts."""

@@ -1,0 +1,65 @@
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from whowhywhen.models.base import UTCDateTime
+
+
+def _project_fk() -> sa.Column[int]:
+    return sa.Column(
+        sa.ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True, nullable=False
+    )
+
+
+def _endpoint_fk() -> sa.Column[int]:
+    return sa.Column(
+        sa.ForeignKey("endpoints.id", ondelete="CASCADE"), primary_key=True, nullable=False
+    )
+
+
+class RollupMinute(SQLModel, table=True):
+    """Requests per project, minute, endpoint, status code and bot-or-not."""
+
+    __tablename__ = "rollups_minute"
+
+    project_id: int = Field(sa_column=_project_fk())
+    bucket: datetime = Field(sa_type=UTCDateTime, primary_key=True)
+    endpoint_id: int = Field(sa_column=_endpoint_fk())
+    status_code: int = Field(primary_key=True)
+    is_bot: bool = Field(primary_key=True)
+    count: int
+    duration_sum: float
+    duration_max: float
+
+
+class LatencyHistogramMinute(SQLModel, table=True):
+    """Counts per log-spaced latency bin for the same key as `rollups_minute` (mergeable)."""
+
+    __tablename__ = "latency_histograms_minute"
+
+    project_id: int = Field(sa_column=_project_fk())
+    bucket: datetime = Field(sa_type=UTCDateTime, primary_key=True)
+    endpoint_id: int = Field(sa_column=_endpoint_fk())
+    status_code: int = Field(primary_key=True)
+    is_bot: bool = Field(primary_key=True)
+    bin: int = Field(primary_key=True)
+    count: int
+
+
+class IngestOutcome(SQLModel, table=True):
+    """What the collector and the SDKs did with a project's events, per day (COL-12, SDK-15)."""
+
+    __tablename__ = "ingest_outcomes"
+
+    project_id: int = Field(sa_column=_project_fk())
+    day: datetime = Field(sa_type=UTCDateTime, primary_key=True)
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    sdk_queue_overflow: int = 0
+    sdk_network_error: int = 0
+    sdk_ratelimit_backoff: int = 0
+    sdk_send_error: int = 0
+    sdk_too_large: int = 0
+    sdk_auth_error: int = 0

@@ -1,0 +1,508 @@
+"""The collector's HTTP contract, on SQLite and PostgreSQL: answers, limits, hostile input."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import uuid
+from datetime import timedelta
+
+import httpx2
+import pytest
+from fastapi import FastAPI
+
+from tests.factories import Factory
+from tests.ingest.helpers import (
+    CHROME,
+    GOOGLEBOT,
+    GPTBOT,
+    count_rows,
+    event,
+    events,
+    iso,
+    rollup_totals,
+    stored,
+)
+from whowhywhen.api_key.service import api_key_service
+from whowhywhen.db import Database
+from whowhywhen.kit.time import utc_now
+
+
+def _json(payload: object) -> bytes:
+    return json.dumps(payload).encode()
+
+
+class TestLogRequest:
+    async def test_stores_the_seed_fastapi_payload(
+        self, client: httpx2.AsyncClient, factory: Factory, db: Database
+    ) -> None:
+        project = await factory.project()
+        response = await client.post("/api/log", headers=project.headers, json=event())
+        assert response.status_code == 202
+        assert response.json() == {"accepted": 1, "duplicates": 0, "rejected": []}
+        [row] = await stored(db, project.id)
+        assert row.method == "GET"
+        assert row.status_code == 200
+        assert row.duration_ms == pytest.approx(42.1)
+        assert row.host == "api.example.com"
+        assert row.path == "/users/42"
+        assert row.route == "/users/{id}"
+        assert json.loads(row.query_params or "{}") == {"expand": ["orders"]}
+        assert row.country == "US"
+        assert row.user_agent_id is not None
+        assert row.bot_id is None
+
+    async def test_accepts_the_aliases_response_code_and_response_time(
+        self, client: httpx2.AsyncClient, factory: Factory, db: Database
+    ) -> None:
+        project = await factory.project()
+        payload = {"url": "/orders", "method": "post", "response_code": 201, "response_time": 0.5}
+        response = await client.post("/api/log", headers=project.headers, json=payload)
+        assert response.status_code == 202
+        [row] = await stored(db, project.id)
+        assert (row.method, row.status_code, row.duration_ms) == ("POST", 201, 500.0)
+
+    async def test_names_and_categorises_googlebot_and_gptbot(
+        self, client: httpx2.AsyncClient, factory: Factory, db: Database
+    ) -> None:
+        project = await factory.project()
+        for agent in (GOOGLEBOT, GPTBOT):
+            response = await client.post(
+                "/api/log", headers=project.headers, json=event(user_agent=agent)
+            )
+            assert response.status_code == 202
+        rows = await stored(db, project.id)
+        assert all(row.bot_id is not None for row in rows)
+        assert rows[0].bot_id != rows[1].bot_id
+
+    async def test_an_invalid_event_is_a_422_naming_the_field(
+        self, client: httpx2.AsyncClient, factory: Factory
+    ) -> None:
+        project = await factory.project()
+        response = await client.post(
+            "/api/log", headers=project.headers, json=event(status_code=999)
+        )
+        assert response.status_code == 422
+        body = response.json()
+        assert body["error"] == "UnprocessableEntity"
+        assert body["detail"][0]["loc"] == ["body", "status_code"]
+
+    async def test_an_array_on_the_single_route_is_a_400(
+        self, client: httpx2.AsyncClient, factory: Factory
+    ) -> None:
+        project = await factory.project()
+        response = await client.post("/api/log", headers=project.headers, json=[event()])
+        assert response.status_code == 400
+        assert "JSON object" in response.json()["detail"]
+
+
+class TestAuthentication:
+    async def test_missing_key_is_401(self, client: httpx2.AsyncClient) -> None:
+        response = await client.post("/api/log", json=event())
+        assert response.status_code == 401
+        assert response.json() == {"error": "Unauthorized", "detail": "missing X-API-KEY header"}
+
+    async def test_unknown_key_is_401(self, client: httpx2.AsyncClient, factory: Factory) -> None:
+        project = await factory.project()
+        wrong = project.key[:-8] + "AAAAAAAA"
+        response = await client.post("/api/log", headers={"X-API-KEY": wrong}, json=event())
+        assert response.status_code == 401
+
+    async def test_key_in_the_query_string_is_refused(
+        self, client: httpx2.AsyncClient, factory: Factory, db: Database
+    ) -> None:
+        project = await factory.project()
+        response = await client.post(f"/api/log?api_key={project.key}", json=event())
+        assert response.status_code == 401
+        assert "X-API-KEY header" in response.json()["detail"]
+        assert await count_rows(db, project.id) == 0
+
+    async def test_malformed_keys_are_refused_without_a_database_query(
+        self, client: httpx2.AsyncClient, db: Database
+    ) -> None:
+        statements: list[str] = []
+
+        def count(*args: object) -> None:
+            statements.append(str(args[2]))
+
+        import sqlalchemy as sa
+
+        sa.event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+        try:
+            for bad in ("nope", "wwy_" + "A" * 49, "x" * 53):
+                response = await client.post("/api/log", headers={"X-API-KEY": bad}, json=event())
+                assert response.status_code == 401
+        finally:
+            sa.event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+        assert statements == []
+
+    async def test_repeated_invalid_keys_from_one_address_are_rate_limited(
+        self, client: httpx2.AsyncClient
+    ) -> None:
+        codes = [
+            (await client.post("/api/log", headers={"X-API-KEY": "bad"}, json=event())).status_code
+            for _ in range(25)
+        ]
+        assert codes[:20] == [401] * 20
+        assert codes[-1] == 429
+
+    async def test_a_revoked_key_stops_working_once_the_cache_expires(
+        self, settings: object, factory: Factory, app: FastAPI, client: httpx2.AsyncClient
+    ) -> None:
+        app.state.ingest.keys.ttl = 0.2
+        project = await factory.project()
+        assert (
+            await client.post("/api/log", headers=project.headers, json=event())
+        ).status_code == 202
+        async with app.state.db.session() as session:
+            from whowhywhen.api_key import repository
+
+            key = await repository.find_active_by_hash(
+                session, __import__("hashlib").sha256(project.key.encode()).hexdigest(), utc_now()
+            )
+            assert key is not None
+            await api_key_service.revoke(session, project_id=project.id, key_id=key[0].id or 0)
+            await session.commit()
+        await asyncio.sleep(0.3)
+        response = await client.post("/api/log", headers=project.headers, json=event())
+        assert response.status_code == 401
+
+
+class TestBulk:
+    async def test_partial_success_lists_invalid_events_by_index_and_field(
+        self, client: httpx2.AsyncClient, factory: Factory, db: Database
+    ) -> None:
+        project = await factory.project()
+        batch = events(100)
+        batch[3]["status_code"] = "200"
+        batch[50]["url"] = None
+        batch[99]["duration"] = -1
+        response = await client.post(
+            "/api/log/bulk", headers=project.headers, json={"batch_id": "b-1", "events": batch}
+        )
+        assert response.status_code == 202
+        body = response.json()
+        assert body["accepted"] == 97
+        assert [(r["index"], r["field"]) for r in body["rejected"]] == [
+            (3, "status_code"),
+            (50, "url"),
+            (99, "duration"),
+        ]
+        assert await count_rows(db, project.id) == 97
+        assert await rollup_totals(db, project.id) == (97, 97)
+
+    async def test_a_bare_array_is_accepted(
+        self, client: httpx2.AsyncClient, factory: Factory, db: Database
+    ) -> None:
+        project = await factory.project()
+        response = await client.post("/api/log/bulk", headers=project.headers, json=events(5))
+        assert response.status_code == 202
+        assert await count_rows(db, project.id) == 5
+
+    async def test_a_retried_batch_is_stored_once(
+        self, client: httpx2.AsyncClient, factory: Factory, db: Database
+    ) -> None:
+        project = await factory.project()
+        payload = {"batch_id": str(uuid.uuid4()), "events": events(10)}
+        first = await client.post("/api/log/bulk", headers=project.headers, json=payload)
+        again = await client.post("/api/log/bulk", headers=project.headers, json=payload)
+        assert first.json() == {"accepted": 10, "duplicates": 0, "rejected": []}
+        assert again.json() == {"accepted": 10, "duplicates": 10, "rejected": []}
+        assert await count_rows(db, project.id) == 10
+        assert await rollup_totals(db, project.id) == (10, 10)
+
+    async def test_repeated_event_ids_across_batches_are_stored_once(
+        self, client: httpx2.AsyncClient, factory: Factory, db: Database
+    ) -> None:
+        project = await factory.project()
+        batch = events(6)
+        await client.post("/api/log/bulk", headers=project.headers, json=batch[:4])
+        response = await client.post("/api/log/bulk", headers=project.headers, json=batch[2:])
+        assert response.json() == {"accepted": 4, "duplicates": 2, "rejected": []}
+        assert await count_rows(db, project.id) == 6
+
+    async def test_gzip_bodies_are_accepted(
+        self, client: httpx2.AsyncClient, factory: Factory, db: Database
+    ) -> None:
+        project = await factory.project()
+        body = gzip.compress(_json({"events": events(20)}))
+        response = await client.post(
+            "/api/log/bulk",
+            headers={
+                **project.headers,
+                "Content-Type": "application/json",
+                "Content-Encoding": "gzip",
+            },
+            content=body,
+        )
+        assert response.status_code == 202
+        assert await count_rows(db, project.id) == 20
+
+    async def test_rollups_hold_count_sum_max_and_one_histogram_entry_per_event(
+        self, client: httpx2.AsyncClient, factory: Factory, db: Database
+    ) -> None:
+        project = await factory.project()
+        batch = [event(duration=d) for d in (0.010, 0.020, 0.030)]
+        await client.post("/api/log/bulk", headers=project.headers, json=batch)
+        import sqlalchemy as sa
+        from sqlmodel import col
+
+        from whowhywhen.models import RollupMinute
+
+        async with db.session() as session:
+            [rollup] = (
+                await session.execute(
+                    sa.select(RollupMinute).where(col(RollupMinute.project_id) == project.id)
+                )
+            ).scalars()
+        assert rollup.count == 3
+        assert rollup.duration_sum == pytest.approx(60.0)
+        assert rollup.duration_max == pytest.approx(30.0)
+        assert await rollup_totals(db, project.id) == (3, 3)
+
+
+class TestLimits:
+    @pytest.mark.parametrize(
+        ("content_type", "encoding", "status"),
+        [
+            ("text/plain", None, 415),
+            ("application/x-www-form-urlencoded", None, 415),
+            ("application/json", "br", 415),
+            ("application/json", "gzip, gzip", 415),
+        ],
+    )
+    async def test_unsupported_media_is_415(
+        self,
+        client: httpx2.AsyncClient,
+        factory: Factory,
+        content_type: str,
+        encoding: str | None,
+        status: int,
+    ) -> None:
+        project = await factory.project()
+        headers = {**project.headers, "Content-Type": content_type}
+        if encoding:
+            headers["Content-Encoding"] = encoding
+        response = await client.post("/api/log/bulk", headers=headers, content=b"[]")
+        assert response.status_code == status
+        assert response.json()["detail"]
+
+    async def test_corrupt_gzip_is_400(self, client: httpx2.AsyncClient, factory: Factory) -> None:
+        project = await factory.project()
+        headers = {
+            **project.headers,
+            "Content-Type": "application/json",
+            "Content-Encoding": "gzip",
+        }
+        response = await client.post("/api/log/bulk", headers=headers, content=b"\x1f\x8bnot gzip")
+        assert response.status_code == 400
+        assert "gzip" in response.json()["detail"]
+
+    async def test_a_gzip_bomb_is_refused_while_decompressing(
+        self, client: httpx2.AsyncClient, factory: Factory
+    ) -> None:
+        project = await factory.project()
+        bomb = gzip.compress(b"[" + b" " * (200 * 1024 * 1024) + b"]", compresslevel=9)
+        assert len(bomb) < 2 * 1024 * 1024
+        headers = {
+            **project.headers,
+            "Content-Type": "application/json",
+            "Content-Encoding": "gzip",
+        }
+        response = await client.post("/api/log/bulk", headers=headers, content=bomb)
+        assert response.status_code == 413
+        assert "decompressed" in response.json()["detail"]
+
+    async def test_a_declared_oversized_body_is_413_before_reading(
+        self, client: httpx2.AsyncClient, factory: Factory
+    ) -> None:
+        project = await factory.project()
+        response = await client.post(
+            "/api/log/bulk",
+            headers={**project.headers, "Content-Type": "application/json"},
+            content=b" " * (2 * 1024 * 1024 + 1),
+        )
+        assert response.status_code == 413
+
+    async def test_a_streamed_oversized_body_is_413(
+        self, client: httpx2.AsyncClient, factory: Factory
+    ) -> None:
+        project = await factory.project()
+
+        async def stream() -> object:
+            for _ in range(40):
+                yield b" " * 65536
+
+        response = await client.post(
+            "/api/log/bulk",
+            headers={**project.headers, "Content-Type": "application/json"},
+            content=stream(),  # type: ignore[arg-type]
+        )
+        assert response.status_code == 413
+
+    async def test_more_than_1000_events_is_413(
+        self, client: httpx2.AsyncClient, factory: Factory, db: Database
+    ) -> None:
+        project = await factory.project()
+        response = await client.post(
+            "/api/log/bulk", headers=project.headers, json=[event(url="/x")] * 1001
+        )
+        assert response.status_code == 413
+        assert "1000" in response.json()["detail"]
+        assert await count_rows(db, project.id) == 0
+
+    @pytest.mark.parametrize(
+        "body",
+        [
+            b"{not json",
+            b"42",
+            b'"text"',
+            b'{"events": 3}',
+            b'{"batch_id": 5, "events": []}',
+            b"[" * 100_000,
+        ],
+    )
+    async def test_malformed_bodies_are_400(
+        self, client: httpx2.AsyncClient, factory: Factory, body: bytes
+    ) -> None:
+        project = await factory.project()
+        response = await client.post(
+            "/api/log/bulk",
+            headers={**project.headers, "Content-Type": "application/json"},
+            content=body,
+        )
+        assert response.status_code == 400
+        assert response.json()["error"] == "BadRequest"
+
+    async def test_nul_bytes_and_lone_surrogates_never_reach_the_database(
+        self, client: httpx2.AsyncClient, factory: Factory, db: Database
+    ) -> None:
+        project = await factory.project()
+        raw = (
+            b'[{"url": "/a\\u0000b", "status_code": 200, "duration": 0.1,'
+            b' "user_agent": "x\\ud800y", "consumer": "c\\u0000"}]'
+        )
+        response = await client.post(
+            "/api/log/bulk",
+            headers={**project.headers, "Content-Type": "application/json"},
+            content=raw,
+        )
+        assert response.status_code == 202
+        [row] = await stored(db, project.id)
+        assert row.url == "/ab"
+        assert row.consumer == "c"
+
+    async def test_a_long_user_agent_is_truncated_not_refused(
+        self, client: httpx2.AsyncClient, factory: Factory, db: Database
+    ) -> None:
+        project = await factory.project()
+        response = await client.post(
+            "/api/log", headers=project.headers, json=event(user_agent=CHROME + "x" * 5000)
+        )
+        assert response.status_code == 202
+        assert len(await stored(db, project.id)) == 1
+
+    async def test_a_url_over_8_kib_is_rejected(
+        self, client: httpx2.AsyncClient, factory: Factory
+    ) -> None:
+        project = await factory.project()
+        response = await client.post(
+            "/api/log/bulk", headers=project.headers, json=[event(url="/" + "a" * 8192)]
+        )
+        assert response.json()["rejected"] == [
+            {"index": 0, "field": "url", "reason": "longer than 8192 characters"}
+        ]
+
+    async def test_timestamps_are_clamped_or_refused_by_the_documented_rule(
+        self, client: httpx2.AsyncClient, factory: Factory, db: Database
+    ) -> None:
+        project = await factory.project()
+        now = utc_now()
+        batch = [
+            event(timestamp=iso(now + timedelta(seconds=61))),  # clamped to receive time
+            event(timestamp=iso(now - timedelta(days=8))),  # refused
+            event(timestamp=float("nan")),
+            event(timestamp="yesterday"),
+            event(timestamp=-5),
+            event(timestamp=iso(now - timedelta(hours=1))),
+            event(timestamp=(now - timedelta(minutes=5)).timestamp()),
+        ]
+        body = json.dumps(batch).replace("NaN", "NaN").encode()
+        response = await client.post(
+            "/api/log/bulk",
+            headers={**project.headers, "Content-Type": "application/json"},
+            content=body,
+        )
+        assert response.status_code == 202
+        rejected = {r["index"]: r["field"] for r in response.json()["rejected"]}
+        assert rejected == {1: "timestamp", 2: "timestamp", 3: "timestamp", 4: "timestamp"}
+        rows = await stored(db, project.id)
+        assert len(rows) == 3
+        assert rows[0].timestamp <= utc_now()
+        assert rows[1].timestamp < now - timedelta(minutes=59)
+
+
+class TestRateLimit:
+    async def test_over_the_key_rate_is_429_with_retry_after(
+        self, app: FastAPI, client: httpx2.AsyncClient, factory: Factory, db: Database
+    ) -> None:
+        from whowhywhen.kit.rate_limit import TokenBuckets
+
+        app.state.ingest.buckets = TokenBuckets(rate=10, burst=20)
+        project = await factory.project()
+        first = await client.post("/api/log/bulk", headers=project.headers, json=events(20))
+        second = await client.post("/api/log/bulk", headers=project.headers, json=events(5))
+        assert first.status_code == 202
+        assert second.status_code == 429
+        assert int(second.headers["Retry-After"]) >= 1
+        assert await count_rows(db, project.id) == 20
+
+
+class TestIsolation:
+    async def test_a_key_writes_only_to_its_own_project(
+        self, client: httpx2.AsyncClient, factory: Factory, db: Database
+    ) -> None:
+        a = await factory.project()
+        b = await factory.project()
+        await client.post("/api/log/bulk", headers=a.headers, json=events(3, project_id=b.id))
+        assert await count_rows(db, a.id) == 3
+        assert await count_rows(db, b.id) == 0
+
+
+class TestConcurrency:
+    async def test_eight_concurrent_senders_give_exact_counts(
+        self, client: httpx2.AsyncClient, factory: Factory, db: Database
+    ) -> None:
+        project = await factory.project()
+        routes = [f"/items/{word}" for word in ("alpha", "beta", "gamma", "delta")]
+
+        async def sender(n: int) -> list[int]:
+            codes = []
+            for batch in range(5):
+                payload = {
+                    "batch_id": f"s{n}-b{batch}",
+                    "events": [
+                        event(
+                            url=routes[(i + n) % 4],
+                            user_agent=f"agent-{(i * n) % 7}",
+                            status_code=200 + i % 3,
+                        )
+                        for i in range(50)
+                    ],
+                }
+                response = await client.post("/api/log/bulk", headers=project.headers, json=payload)
+                codes.append(response.status_code)
+            return codes
+
+        results = await asyncio.gather(*(sender(n) for n in range(8)))
+        assert {code for codes in results for code in codes} == {202}
+        assert await count_rows(db, project.id) == 8 * 5 * 50
+        assert await rollup_totals(db, project.id) == (2000, 2000)
+
+
+class TestHealth:
+    async def test_health_checks_the_database(self, client: httpx2.AsyncClient) -> None:
+        response = await client.get("/api/health")
+        assert response.status_code == 200
+        assert response.json() == {"status": "ok", "database": "ok"}
