@@ -19,5 +19,5 @@ def alembic_config(settings: Settings | None = None) -> Config:
     return config
 
 
-def upgrade(settings: Settings | None = None, revision: str = "head") -> None:
+def upgrade(settings: Settings | None = None, revision: str = "heads") -> None:
     command.upgrade(alembic_config(settings), revision)
