@@ -36,7 +36,14 @@ format: install
 pytest: install
 	$(BIN)/pytest
 
-test: lint pytest
+sdk/js/node_modules/.package-lock.json: sdk/js/package-lock.json
+	cd sdk/js && npm ci --no-audit --no-fund
+
+sdk-test: install sdk/js/node_modules/.package-lock.json
+	sdk/python/run-tests.sh
+	cd sdk/js && npm test
+
+test: lint pytest sdk-test
 
 clean:
 	rm -rf $(VENV) data .mypy_cache .pytest_cache .ruff_cache

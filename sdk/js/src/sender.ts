@@ -1,0 +1,380 @@
+/**
+ * The background sender. A timer (unref'd: it never keeps the process alive) fires every
+ * `flushIntervalMs`; reaching `batchSize` queued events also wakes it. Each cycle sends only
+ * what was queued at that moment, in batches of `batchSize`. A batch that fails with a retryable
+ * error keeps its `batch_id` and event ids and is retried with backoff (or after `Retry-After`)
+ * until delivered; new events wait in the bounded buffer meanwhile.
+ */
+import { randomUUID } from "node:crypto";
+import type { DropCounts, DropReason, EventBuffer, Stats } from "./buffer.js";
+import { DROP_REASONS } from "./buffer.js";
+import type { Config } from "./config.js";
+import { keyPrefix, logLimited } from "./log.js";
+import { encodeBody, parseRetryAfter, type Transport, type TransportResponse } from "./transport.js";
+import { VERSION } from "./version.js";
+
+export const SDK_NAME = "whowhywhen-js";
+const MAX_WIRE_BYTES = 2 * 1024 * 1024 - 64 * 1024;
+const MAX_RAW_BYTES = 9 * 1024 * 1024;
+export const timing = { authReprobeMs: 300_000, rateLimitDefaultMs: 60_000 };
+const RETRY_AFTER_MIN_S = 1;
+const RETRY_AFTER_MAX_S = 3600;
+
+class Batch {
+  readonly batchId = randomUUID();
+  attempt = 0;
+  failures = 0;
+  notBefore = 0;
+  reason: DropReason = "network_error";
+  rateLimited = false;
+
+  constructor(
+    readonly payloads: string[],
+    readonly report: DropCounts,
+  ) {}
+
+  body(): Uint8Array {
+    const sdk = { name: SDK_NAME, version: VERSION, attempt: this.attempt, dropped: this.report };
+    return new TextEncoder().encode(
+      `{"batch_id":"${this.batchId}","events":[${this.payloads.join(",")}],"sdk":${JSON.stringify(sdk)}}`,
+    );
+  }
+}
+
+const emptyReport = (): DropCounts => ({
+  queue_overflow: 0,
+  network_error: 0,
+  ratelimit_backoff: 0,
+  send_error: 0,
+  too_large: 0,
+  auth_error: 0,
+});
+
+/** Wait `ms`, holding the process open: used only while shutting down, up to its deadline. */
+const sleep = (ms: number) =>
+  new Promise<void>((resolve) => {
+    setTimeout(resolve, Math.max(0, ms));
+  });
+
+/** Settle with `promise`, or after `ms` at the latest; the timer is cleared either way. */
+async function within(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, Math.max(0, ms));
+  });
+  try {
+    await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export class Sender {
+  private pending: Batch[] = [];
+  private interval: NodeJS.Timeout;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private running = false;
+  private again = false;
+  private closing = false;
+  private authUntil = 0;
+  private authLogged = false;
+  private reportsRefused = false;
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(
+    private readonly config: Config,
+    private readonly buffer: EventBuffer,
+    private readonly stats: Stats,
+    private readonly transport: Transport,
+  ) {
+    this.interval = setInterval(() => this.kick(true, false), config.flushIntervalMs);
+    this.interval.unref();
+    this.arm();
+  }
+
+  private arm(): void {
+    this.buffer.arm(this.config.batchSize, () => {
+      setImmediate(() => this.kick(false, false)).unref();
+    });
+  }
+
+  private kick(timer: boolean, force: boolean): void {
+    if (this.closing) return;
+    if (this.running) {
+      if (timer || force) this.again = true;
+      return;
+    }
+    this.cycle(timer, force).catch((error: unknown) => {
+      logLimited(this.config.logger, "sender", "warn", `WhoWhyWhen sender error: ${String(error)}`);
+    });
+  }
+
+  private get idle(): boolean {
+    return !this.running && this.pending.length === 0 && this.buffer.length === 0;
+  }
+
+  private async cycle(timer: boolean, force: boolean): Promise<void> {
+    this.running = true;
+    try {
+      await this.work(timer, force);
+    } finally {
+      this.running = false;
+      if (this.retryTimer) clearTimeout(this.retryTimer);
+      this.retryTimer = null;
+      const head = this.pending[0];
+      if (head && !this.closing) {
+        this.retryTimer = setTimeout(() => this.kick(false, false), head.notBefore - Date.now());
+        this.retryTimer.unref();
+      } else if (!head) {
+        this.arm();
+      }
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const wake of waiters) wake();
+      if (this.again && !this.closing) {
+        this.again = false;
+        this.kick(true, false);
+      }
+    }
+  }
+
+  private async work(timer: boolean, force: boolean): Promise<void> {
+    if (this.pending.length && !(await this.sendPending(force))) return;
+    if (this.authUntil) {
+      if (Date.now() < this.authUntil) {
+        this.buffer.clear("auth_error");
+        return;
+      }
+    }
+    const size = this.config.batchSize;
+    let waiting = this.buffer.length;
+    if (waiting === 0) {
+      if (timer && this.stats.hasUnreported() && !this.reportsRefused && this.queueBatch([])) {
+        await this.sendPending(false);
+      }
+      return;
+    }
+    if (!(timer || force)) waiting -= waiting % size;
+    while (waiting > 0) {
+      const items = this.buffer.take(Math.min(size, waiting));
+      if (items.length === 0) return;
+      waiting -= items.length;
+      if (this.queueBatch(items) && !(await this.sendPending(false))) return;
+      if (this.authUntil) return;
+    }
+  }
+
+  /** Send everything queued now; resolves true when all of it was handled in time. */
+  async flush(timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    let forced = false;
+    while (!this.idle) {
+      const remaining = deadline - Date.now();
+      if (remaining <= 0 || this.closing) return false;
+      const cycleEnded = new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+      if (!forced) {
+        forced = true;
+        this.kick(false, true);
+      }
+      await within(cycleEnded, remaining);
+    }
+    return true;
+  }
+
+  /** Deliver what is queued within `timeoutMs`, then stop. Never rejects. */
+  async shutdown(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    clearInterval(this.interval);
+    this.closing = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    await within(this.drain(deadline).catch(() => undefined), timeoutMs + 100);
+  }
+
+  private async drain(deadline: number): Promise<void> {
+    while (this.running && Date.now() < deadline) {
+      await within(
+        new Promise<void>((resolve) => this.idleWaiters.push(resolve)),
+        deadline - Date.now(),
+      );
+    }
+    this.running = true;
+    try {
+      for (;;) {
+        const now = Date.now();
+        if (now >= deadline || this.authUntil > now) break;
+        const head = this.pending[0];
+        if (!head) {
+          const items = this.buffer.take(this.config.batchSize);
+          if (items.length === 0) break;
+          this.queueBatch(items);
+          continue;
+        }
+        if (head.notBefore > now) {
+          if (head.notBefore >= deadline) break;
+          await sleep(head.notBefore - now);
+          continue;
+        }
+        await this.attempt(head, Math.min(this.config.timeoutMs, deadline - now));
+      }
+      let reason: DropReason = this.pending[0]?.reason ?? "network_error";
+      if (this.authUntil) reason = "auth_error";
+      while (this.pending.length) this.dropHead(reason);
+      this.buffer.clear(reason);
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private queueBatch(events: string[]): boolean {
+    const payloads: string[] = [];
+    for (const data of events) {
+      if (Buffer.byteLength(data) > this.config.maxEventBytes) {
+        this.stats.drop("too_large", 1);
+        continue;
+      }
+      payloads.push(data);
+    }
+    const report = this.stats.takeUnreported();
+    if (payloads.length === 0 && !DROP_REASONS.some((r) => report[r] > 0)) return false;
+    this.pending.push(new Batch(payloads, report));
+    return true;
+  }
+
+  private async sendPending(force: boolean): Promise<boolean> {
+    for (;;) {
+      const head = this.pending[0];
+      if (!head) return true;
+      if (Date.now() < head.notBefore && !(force && !head.rateLimited)) return false;
+      await this.attempt(head, this.config.timeoutMs);
+      if (this.pending[0] === head) return false;
+    }
+  }
+
+  private async attempt(batch: Batch, timeoutMs: number): Promise<void> {
+    batch.attempt += 1;
+    const body = batch.body();
+    const [payload, gzipped] = await encodeBody(body);
+    if (
+      (payload.byteLength > MAX_WIRE_BYTES || body.byteLength > MAX_RAW_BYTES) &&
+      batch.payloads.length > 1
+    ) {
+      this.splitHead();
+      return;
+    }
+    let response: TransportResponse;
+    try {
+      response = await this.transport(payload, gzipped, timeoutMs);
+    } catch (error) {
+      const name = error instanceof Error ? error.name : "Error";
+      this.log("network", "warn", `WhoWhyWhen collector unreachable (${name}); will retry`);
+      this.retry(batch, "network_error", null, false);
+      return;
+    }
+    const status = response.status;
+    if (status >= 200 && status < 300) {
+      this.delivered(batch, response);
+    } else if (status === 401 || status === 403) {
+      this.authFailed(status);
+    } else if (status === 413) {
+      if (batch.payloads.length > 1) this.splitHead();
+      else this.dropHead(batch.payloads.length ? "too_large" : "send_error");
+    } else if (status === 408 || status === 429 || status >= 500) {
+      this.log(`http-${status}`, "warn", `WhoWhyWhen collector answered ${status}; will retry`);
+      const header = response.header("retry-after");
+      let delay = parseRetryAfter(header);
+      if (delay !== null) delay = Math.min(Math.max(delay, RETRY_AFTER_MIN_S), RETRY_AFTER_MAX_S);
+      else if (status === 429 && header === null) delay = timing.rateLimitDefaultMs / 1000;
+      this.retry(batch, status === 429 ? "ratelimit_backoff" : "send_error", delay, status === 429);
+    } else {
+      if (batch.payloads.length === 0) this.reportsRefused = true;
+      this.log(
+        `http-${status}`,
+        "warn",
+        `WhoWhyWhen collector refused a batch of ${batch.payloads.length} events with ${status}: ${response.body.slice(0, 200)}`,
+      );
+      this.dropHead("send_error");
+    }
+  }
+
+  private retry(batch: Batch, reason: DropReason, delayS: number | null, rateLimited: boolean) {
+    batch.failures += 1;
+    batch.reason = reason;
+    batch.rateLimited = rateLimited;
+    const { retryBackoffMs, retryBackoffMaxMs } = this.config;
+    const delayMs =
+      delayS !== null
+        ? delayS * 1000
+        : Math.min(retryBackoffMs * 2 ** (batch.failures - 1), retryBackoffMaxMs) *
+          (0.8 + Math.random() * 0.4);
+    batch.notBefore = Date.now() + delayMs;
+    this.buffer.overflowReason = rateLimited ? "ratelimit_backoff" : "queue_overflow";
+  }
+
+  private delivered(batch: Batch, response: TransportResponse): void {
+    this.pending.shift();
+    let rejected: unknown[] = [];
+    try {
+      const answer: unknown = response.body ? JSON.parse(response.body) : {};
+      if (answer && typeof answer === "object" && Array.isArray((answer as any).rejected)) {
+        rejected = (answer as { rejected: unknown[] }).rejected;
+      }
+    } catch {
+      // a 2xx without our JSON still means stored
+    }
+    if (rejected.length) {
+      this.log(
+        "rejected",
+        "warn",
+        `WhoWhyWhen collector rejected ${rejected.length} event(s), e.g. ${JSON.stringify(rejected[0]).slice(0, 200)}`,
+      );
+    }
+    const count = batch.payloads.length;
+    const refused = Math.min(rejected.length, count);
+    this.stats.delivered += count - refused;
+    this.stats.rejected += refused;
+    this.buffer.overflowReason = "queue_overflow";
+    if (this.authUntil) {
+      this.authUntil = 0;
+      this.log("auth-ok", "warn", `WhoWhyWhen API key ${keyPrefix(this.config.apiKey)} accepted again`);
+    }
+  }
+
+  private authFailed(status: number): void {
+    while (this.pending.length) this.dropHead("auth_error");
+    this.buffer.clear("auth_error");
+    this.buffer.overflowReason = "auth_error";
+    this.authUntil = Date.now() + timing.authReprobeMs;
+    const message =
+      `WhoWhyWhen collector refused API key ${keyPrefix(this.config.apiKey)} (HTTP ${status}): ` +
+      "sending stopped, events are dropped; retrying in 5 minutes";
+    if (!this.authLogged) {
+      this.authLogged = true;
+      try {
+        this.config.logger.error(message);
+      } catch {
+        // ignore a broken logger
+      }
+    }
+  }
+
+  private dropHead(reason: DropReason): void {
+    const batch = this.pending.shift();
+    if (!batch) return;
+    this.stats.drop(reason, batch.payloads.length);
+    this.stats.restore(batch.report);
+  }
+
+  private splitHead(): void {
+    const batch = this.pending.shift();
+    if (!batch) return;
+    const half = Math.floor(batch.payloads.length / 2);
+    this.pending.unshift(
+      new Batch(batch.payloads.slice(0, half), batch.report),
+      new Batch(batch.payloads.slice(half), emptyReport()),
+    );
+  }
+
+  private log(kind: string, level: "warn" | "error", message: string): void {
+    logLimited(this.config.logger, kind, level, message);
+  }
+}

@@ -1,0 +1,220 @@
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, MutableMapping
+from typing import Any, Callable
+from urllib.parse import quote
+
+from ._client import EXCEPTION_KEY, Client, get_client, is_sdk_request
+from ._log import log_limited
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_request_class: Any = None
+
+
+def _starlette_request(scope: Scope) -> Any:
+    """What ``consumer_callback`` receives: a Starlette ``Request`` when Starlette is installed."""
+    global _request_class
+    if _request_class is None:
+        try:
+            from starlette.requests import Request
+        except ImportError:
+            _request_class = False
+        else:
+            _request_class = Request
+    return _request_class(scope) if _request_class else scope
+
+
+def _int(value: bytes | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _route_template(scope: Scope, root_path: str) -> str | None:
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    if not isinstance(path, str):
+        return None
+    prefix = str(scope.get("root_path", ""))[len(root_path) :]
+    if not hasattr(route, "endpoint"):
+        # The route that answered is a Mount of another app: its path is already in root_path.
+        return (prefix or path) + "/{path}"
+    return prefix + path
+
+
+class WhoWhyWhenMiddleware:
+    """Pure ASGI middleware for FastAPI, Starlette and any ASGI app.
+
+    Records every HTTP request after its response has been sent and hands it to a background
+    thread; it never touches the response and never raises into your app::
+
+        from fastapi import FastAPI
+        from whowhywhen_sdk import WhoWhyWhenMiddleware
+
+        app = FastAPI()
+        app.add_middleware(
+            WhoWhyWhenMiddleware,
+            api_key="www_...",                     # or WHOWHYWHEN_API_KEY
+            url="http://whowhywhen.internal:8001",  # or WHOWHYWHEN_URL
+        )
+
+    Options (all keyword-only): ``exclude_paths`` (regexes, default
+    ``DEFAULT_EXCLUDE_PATHS``), ``exclude_methods`` (default ``("OPTIONS",)``), ``sample_rate``
+    (0..1), ``trusted_proxies`` (IPs/CIDRs whose ``X-Forwarded-For`` is believed, ``"*"`` for
+    any), ``consumer_callback`` (``request -> id | (id, name) | None``), ``max_queue_size``
+    (10,000), ``batch_size`` (500), ``flush_interval`` (2 s), ``shutdown_timeout`` (5 s),
+    ``timeout`` (10 s).
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        /,
+        api_key: str | None = None,
+        url: str | None = None,
+        **options: Any,
+    ) -> None:
+        self.app = app
+        self.client: Client | None = get_client(api_key, url, **options)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        client = self.client
+        kind = scope["type"]
+        if kind != "http" or client is None:
+            if kind == "lifespan" and client is not None:
+                await self.app(scope, receive, self._lifespan_send(send, client))
+            else:
+                await self.app(scope, receive, send)
+            return
+        method: str = scope["method"]
+        if not client.should_capture(method, scope["path"]):
+            await self.app(scope, receive, send)
+            return
+
+        user_agent = host = forwarded = length = None
+        chunked = False
+        for name, value in scope["headers"]:
+            if name == b"user-agent":
+                user_agent = value.decode("latin-1")
+            elif name == b"host":
+                host = value
+            elif name == b"x-forwarded-for":
+                text = value.decode("latin-1")
+                forwarded = text if forwarded is None else f"{forwarded},{text}"
+            elif name == b"content-length":
+                length = value
+            elif name == b"transfer-encoding":
+                chunked = True
+        if is_sdk_request(user_agent):
+            await self.app(scope, receive, send)
+            return
+
+        root_path: str = scope.get("root_path", "")
+        timestamp = time.time()
+        start = time.perf_counter()
+        status = 0
+        response_size = 0
+        end = 0.0
+        received = 0
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status, response_size, end
+            kind = message["type"]
+            if kind == "http.response.start":
+                status = message["status"]
+            elif kind == "http.response.body":
+                response_size += len(message.get("body", b""))
+                if not message.get("more_body", False):
+                    await send(message)
+                    end = time.perf_counter()
+                    return
+            await send(message)
+
+        async def receive_wrapper() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+            return message
+
+        exception: str | None = None
+        try:
+            await self.app(scope, receive_wrapper if chunked else receive, send_wrapper)
+        except Exception as exc:
+            exception = type(exc).__name__
+            raise
+        finally:
+            try:
+                if not end:
+                    end = time.perf_counter()
+                if exception is None:
+                    exception = scope.get(EXCEPTION_KEY)
+                request_size = received if chunked else _int(length)
+                client_addr = scope.get("client")
+                query = scope.get("query_string", b"")
+                raw_path = scope.get("raw_path")
+                path = (
+                    raw_path.decode("latin-1")
+                    if raw_path
+                    else quote(root_path + scope["path"], safe="/%:@!$&'()*+,;=~-._")
+                )
+                server = scope.get("server")
+                netloc = (
+                    host.decode("latin-1")
+                    if host
+                    else (f"{server[0]}:{server[1]}" if server else "localhost")
+                )
+                url = f"{scope.get('scheme', 'http')}://{netloc}{path}"
+                if query:
+                    url += "?" + query.decode("latin-1")
+                client.capture(
+                    method=method,
+                    url=url,
+                    status_code=status if status else 500,
+                    duration=end - start,
+                    timestamp=timestamp,
+                    user_agent=user_agent,
+                    ip_address=client.client_ip(client_addr[0] if client_addr else None, forwarded),
+                    route=_route_template(scope, root_path),
+                    request_size=request_size,
+                    response_size=response_size,
+                    exception=exception,
+                    consumer=client.consumer(scope, lambda: _starlette_request(scope)),
+                )
+            except Exception:
+                log_limited(
+                    "capture",
+                    logging.WARNING,
+                    "WhoWhyWhen could not record a request",
+                    exc_info=True,
+                )
+
+    def _lifespan_send(self, send: Send, client: Client) -> Send:
+        async def lifespan_send(message: Message) -> None:
+            kind = message.get("type")
+            if kind == "lifespan.startup.complete":
+                client.start()
+            elif kind in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
+                await _run_blocking(client.shutdown)
+            await send(message)
+
+        return lifespan_send
+
+
+async def _run_blocking(function: Callable[[], None]) -> None:
+    """Run a bounded blocking call off the event loop when there is one (asyncio)."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        function()
+        return
+    await loop.run_in_executor(None, function)
