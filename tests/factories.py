@@ -6,9 +6,10 @@ import secrets
 from dataclasses import dataclass
 
 from whowhywhen.api_key.service import api_key_service
-from whowhywhen.auth.service import user_service
+from whowhywhen.auth.service import AuthService, Client, IssuedSession, user_service
 from whowhywhen.db import Database
 from whowhywhen.models import Project, User
+from whowhywhen.models.enums import Role
 from whowhywhen.project.service import project_service
 
 PASSWORD = "correct horse battery staple"
@@ -59,3 +60,25 @@ class Factory:
             )
             await session.commit()
             return secret
+
+    async def session(self, user: User) -> IssuedSession:
+        """A real session (access + refresh token) issued by the auth service."""
+        async with self.db.session() as session:
+            issued = await AuthService(self.db.settings).start_session(
+                session, user, Client(ip="127.0.0.1", user_agent="tests")
+            )
+            await session.commit()
+            return issued
+
+    async def auth_headers(self, user: User) -> dict[str, str]:
+        """`Authorization: Bearer <access token>` for a fresh session of `user`."""
+        issued = await self.session(user)
+        return {"Authorization": f"Bearer {issued.access_token}"}
+
+    async def member(self, project_id: int, role: Role | str) -> User:
+        """A new user who belongs to the project with `role`."""
+        user = await self.user()
+        async with self.db.session() as session:
+            await project_service.add_member(session, project_id, user, Role(role))
+            await session.commit()
+        return user

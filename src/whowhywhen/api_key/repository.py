@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from whowhywhen.models import ApiKey, Project
+from whowhywhen.models import ApiKey, Project, User
 
 
 async def add(session: AsyncSession, key: ApiKey) -> ApiKey:
@@ -51,3 +51,13 @@ async def get(session: AsyncSession, project_id: int, key_id: int) -> ApiKey | N
         sa.select(ApiKey).where(col(ApiKey.project_id) == project_id, col(ApiKey.id) == key_id)
     )
     return result.scalar_one_or_none()
+
+
+async def list_active(session: AsyncSession, project_id: int) -> list[tuple[ApiKey, str | None]]:
+    result = await session.execute(
+        sa.select(ApiKey, col(User.email))
+        .outerjoin(User, col(User.id) == col(ApiKey.created_by_id))
+        .where(col(ApiKey.project_id) == project_id, col(ApiKey.revoked_at).is_(None))
+        .order_by(col(ApiKey.created_at).desc(), col(ApiKey.id).desc())
+    )
+    return [(row[0], row[1]) for row in result.all()]

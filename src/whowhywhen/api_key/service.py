@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from whowhywhen.api_key import repository
+from whowhywhen.auth.audit import audit
 from whowhywhen.exceptions import Conflict, NotFound, UnprocessableEntity
 from whowhywhen.kit.keys import (
     generate_api_key,
@@ -34,11 +36,22 @@ class KeyPrincipal:
 
 class ApiKeyService:
     async def create(
-        self, session: AsyncSession, *, project_id: int, name: str, created_by_id: int | None
+        self,
+        session: AsyncSession,
+        *,
+        project_id: int,
+        name: str,
+        created_by_id: int | None,
+        expires_at: datetime | None = None,
     ) -> tuple[ApiKey, str]:
         name = name.strip() or "Default"
         if len(name) > 100:
             raise UnprocessableEntity("name: at most 100 characters")
+        if expires_at is not None:
+            if expires_at.tzinfo is None:
+                expires_at = expires_at.replace(tzinfo=UTC)
+            if expires_at <= utc_now():
+                raise UnprocessableEntity("expires_at: must be in the future")
         if await repository.count_active(session, project_id) >= MAX_KEYS_PER_PROJECT:
             raise Conflict(f"a project has at most {MAX_KEYS_PER_PROJECT} active keys")
         secret = generate_api_key()
@@ -50,16 +63,34 @@ class ApiKeyService:
             key_hash=hash_secret(secret),
             created_by_id=created_by_id,
             created_at=utc_now(),
+            expires_at=expires_at,
         )
-        return await repository.add(session, key), secret
+        key = await repository.add(session, key)
+        audit("api_key.created", user_id=created_by_id, project_id=project_id, key=key.prefix)
+        return key, secret
 
-    async def revoke(self, session: AsyncSession, *, project_id: int, key_id: int) -> ApiKey:
+    async def list_active(
+        self, session: AsyncSession, project_id: int
+    ) -> list[tuple[ApiKey, str | None]]:
+        """The project's active keys with their creator's email, newest first."""
+        return await repository.list_active(session, project_id)
+
+    async def revoke(
+        self,
+        session: AsyncSession,
+        *,
+        project_id: int,
+        key_id: int,
+        revoked_by_id: int | None = None,
+    ) -> ApiKey:
         key = await repository.get(session, project_id, key_id)
         if key is None:
             raise NotFound("API key not found")
-        if key.revoked_at is None:
-            key.revoked_at = utc_now()
-            await session.flush()
+        if key.revoked_at is not None:
+            raise NotFound("API key not found")
+        key.revoked_at = utc_now()
+        await session.flush()
+        audit("api_key.revoked", user_id=revoked_by_id, project_id=project_id, key=key.prefix)
         return key
 
 
@@ -119,5 +150,9 @@ class KeyAuthenticator:
     async def touch(self, session: AsyncSession, key_id: int) -> None:
         await repository.touch(session, [key_id], utc_now())
 
-    def forget(self) -> None:
-        self._cache.clear()
+    def forget(self, key_hash: str | None = None) -> None:
+        """Drop cached answers (one key's, or all) so a revocation applies at once here."""
+        if key_hash is None:
+            self._cache.clear()
+        else:
+            self._cache.pop(key_hash, None)
