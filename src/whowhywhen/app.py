@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -15,11 +16,24 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from whowhywhen import __version__
+from whowhywhen.analytics.endpoints import router as analytics_router
+from whowhywhen.analytics.live import create_hub
+from whowhywhen.analytics.service import analytics_service
+from whowhywhen.api_key.endpoints import router as api_key_router
+from whowhywhen.auth.endpoints import router as auth_router
+from whowhywhen.auth.headers import SecurityHeaders, inline_script_hashes
+from whowhywhen.auth.mail import Mailer
+from whowhywhen.auth.oidc import OidcService
+from whowhywhen.auth.service import AuthService
 from whowhywhen.config import Settings, get_settings
 from whowhywhen.db import Database
 from whowhywhen.exceptions import AppError
+from whowhywhen.ingest.endpoints import openapi_components as ingest_components
 from whowhywhen.ingest.endpoints import router as ingest_router
 from whowhywhen.ingest.service import IngestService
+from whowhywhen.project.endpoints import router as project_router
+from whowhywhen.worker import registry
+from whowhywhen.worker.scheduler import InProcessScheduler
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
@@ -77,9 +91,21 @@ def create_app(settings: Settings | None = None, mode: Mode = Mode.all) -> FastA
         app.state.settings = settings
         app.state.db = db
         app.state.ingest = IngestService(settings, db)
+        app.state.live = hub = create_hub(settings.redis_url)
+        app.state.ingest.live = hub
+        analytics_service.raw_max_days = settings.analytics_raw_max_days
+        analytics_service.rollup_hour_days = settings.rollup_hour_days
+        scheduler = InProcessScheduler(db, registry.schedule(settings))
+        if settings.scheduler_enabled and not settings.redis_url:
+            scheduler.start()
+        app.state.auth = AuthService(settings)
+        app.state.oidc = OidcService(settings, app.state.auth)
+        app.state.mailer = Mailer(settings)
         try:
             yield
         finally:
+            await scheduler.stop()
+            await hub.close()
             await db.dispose()
 
     app = FastAPI(
@@ -91,9 +117,34 @@ def create_app(settings: Settings | None = None, mode: Mode = Mode.all) -> FastA
     install_error_handlers(app)
     if mode in (Mode.all, Mode.collector):
         app.include_router(ingest_router)
+        _publish_components(app, ingest_components())
     if mode in (Mode.all, Mode.dashboard):
+        app.include_router(auth_router)
+        app.include_router(project_router)
+        app.include_router(api_key_router)
+        app.include_router(analytics_router)
         _mount_ui(app)
+    index = STATIC_DIR / "index.html"
+    app.add_middleware(
+        SecurityHeaders,
+        hsts=settings.public_url.startswith("https://"),
+        cors_origins=settings.cors_origin_list,
+        script_hashes=inline_script_hashes(index.read_text()) if index.is_file() else [],
+    )
     return app
+
+
+def _publish_components(app: FastAPI, components: dict[str, Any]) -> None:
+    """Add schemas that routes reference by hand (`openapi_extra`) to the OpenAPI document."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(components)
+        return app.openapi_schema or {}
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _mount_ui(app: FastAPI) -> None:

@@ -14,6 +14,7 @@ from whowhywhen import __version__
 from whowhywhen.config import get_settings
 from whowhywhen.db import Database
 from whowhywhen.exceptions import AppError
+from whowhywhen.logging import configure_logging
 from whowhywhen.migrations import upgrade
 
 app = typer.Typer(
@@ -65,6 +66,7 @@ def _run_in_session(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
 def _servers(host: str, ports: list[int], mode_name: str) -> None:
     from whowhywhen.app import Mode, create_app
 
+    configure_logging()
     application = create_app(mode=Mode(mode_name))
     servers = [
         uvicorn.Server(
@@ -77,6 +79,7 @@ def _servers(host: str, ports: list[int], mode_name: str) -> None:
                 timeout_keep_alive=5,
                 forwarded_allow_ips=get_settings().trusted_proxies,
                 proxy_headers=True,
+                log_config=None,
                 log_level="info",
                 server_header=False,
             )
@@ -109,6 +112,10 @@ def serve(
     """Run everything in one process: dashboard, API and collector (embedded mode)."""
     _prepare(no_migrate)
     typer.echo(f"WhoWhyWhen {__version__} on http://{host}:{port}")
+    typer.echo(
+        f"First time? Sign up at http://{host}:{port}/ or run "
+        "`whowhywhen create-user --email you@example.com`."
+    )
     ports = [port] + ([collector_port] if collector_port else [])
     _servers(host, ports, "all")
 
@@ -194,6 +201,65 @@ def create_key(
     secret = _run_in_session(work)
     typer.echo("API key (shown once; store it now):", err=True)
     typer.echo(secret)
+
+
+@app.command()
+def demo(
+    project: Annotated[int, typer.Option(help="Project id to fill")],
+    days: Annotated[
+        int, typer.Option(min=1, max=400, help="Spread events over this many days")
+    ] = 30,
+    events: Annotated[int, typer.Option(min=1, help="How many events to store")] = 50_000,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same traffic)")] = 1,
+    no_migrate: NoMigrate = False,
+) -> None:
+    """Fill a project with realistic sample traffic through the real collector pipeline."""
+    from datetime import timedelta
+
+    from whowhywhen.analytics import demo as sample
+    from whowhywhen.analytics.tasks import compact_rollups
+    from whowhywhen.api_key.service import KeyPrincipal
+    from whowhywhen.ingest.service import IngestService
+    from whowhywhen.project.service import project_service
+
+    _prepare(no_migrate)
+    settings = get_settings()
+
+    async def run() -> int:
+        db = Database(settings)
+        try:
+            async with db.session() as session:
+                found = await project_service.get(session, project)
+            service = IngestService(settings, db)
+            principal = KeyPrincipal(
+                key_id=0, project_id=project, prefix="demo", anonymize_ip=found.anonymize_ip
+            )
+            stored = 0
+            batch: list[dict[str, object]] = []
+            for item in sample.generate(events, days=days, seed=seed):
+                batch.append(item)
+                if len(batch) == 1000:
+                    stored += await sample.store(
+                        service, principal, batch, max_age=timedelta(days=days + 1)
+                    )
+                    batch = []
+                    if stored % 20_000 == 0:
+                        typer.echo(f"  {stored:,} events stored", err=True)
+            if batch:
+                stored += await sample.store(
+                    service, principal, batch, max_age=timedelta(days=days + 1)
+                )
+            await compact_rollups(db)
+            return stored
+        finally:
+            await db.dispose()
+
+    try:
+        stored = asyncio.run(run())
+    except AppError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(code=1) from exc
+    typer.echo(f"stored {stored:,} demo events in project {project} over {days} days")
 
 
 def main() -> None:

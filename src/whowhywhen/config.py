@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -11,6 +12,8 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SECRET_FILE = "secret_key"  # noqa: S105 (a file name, not a secret)
+TOTP_KEY_FILE = "totp_key"
+GOOGLE_ISSUER = "https://accounts.google.com"
 
 
 class Settings(BaseSettings):
@@ -57,11 +60,63 @@ class Settings(BaseSettings):
     api_key_cache_seconds: float = Field(default=30.0, validation_alias="API_KEY_CACHE_SECONDS")
     trusted_proxies: str = Field(default="127.0.0.1", validation_alias="TRUSTED_PROXIES")
 
+    # Accounts and sessions (RELIABILITY.md AUTH-06..09, MFA-04, OAUTH-01, RESET-01, CFG-06).
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        validation_alias="PUBLIC_URL",
+        description="Where users reach the dashboard; used for links in emails.",
+    )
+    access_token_minutes: int = Field(
+        default=15, ge=1, le=15, validation_alias="ACCESS_TOKEN_MINUTES"
+    )
+    session_idle_minutes: int = Field(default=30, ge=1, validation_alias="SESSION_IDLE_MINUTES")
+    session_max_hours: int = Field(default=12, ge=1, validation_alias="SESSION_MAX_HOURS")
+    cookie_secure: bool = Field(default=True, validation_alias="COOKIE_SECURE")
+    cors_origins: str = Field(default="", validation_alias="CORS_ORIGINS")
+    totp_encryption_key: str = Field(default="", validation_alias="TOTP_ENCRYPTION_KEY")
+    oidc_issuer: str = Field(default=GOOGLE_ISSUER, validation_alias="OIDC_ISSUER")
+    password_reset_minutes: int = Field(
+        default=30, ge=1, le=60, validation_alias="PASSWORD_RESET_MINUTES"
+    )
+    invitation_days: int = Field(default=7, ge=1, le=7, validation_alias="INVITATION_DAYS")
+    email_use_tls: bool = Field(default=False, validation_alias="EMAIL_USE_TLS")
+    email_starttls: bool = Field(default=True, validation_alias="EMAIL_STARTTLS")
+    email_timeout: float = Field(default=10.0, validation_alias="EMAIL_TIMEOUT")
+
     # Database timeouts (COL-05).
     db_pool_size: int = Field(default=10, validation_alias="DB_POOL_SIZE")
     db_pool_timeout: float = Field(default=2.0, validation_alias="DB_POOL_TIMEOUT")
     db_connect_timeout: float = Field(default=2.0, validation_alias="DB_CONNECT_TIMEOUT")
     db_statement_timeout_ms: int = Field(default=5000, validation_alias="DB_STATEMENT_TIMEOUT_MS")
+
+    # Analytics (rollup compaction, raw-row windows, live tail, background schedule).
+    rollup_minute_hours: int = Field(
+        default=6,
+        validation_alias="ROLLUP_MINUTE_HOURS",
+        description="Minute rollups older than this are compacted into hours.",
+    )
+    rollup_hour_days: int = Field(
+        default=8,
+        validation_alias="ROLLUP_HOUR_DAYS",
+        description="Hour rollups older than this are compacted into project-local days.",
+    )
+    analytics_raw_max_days: int = Field(
+        default=31,
+        validation_alias="ANALYTICS_RAW_MAX_DAYS",
+        description="Longest range for stats filters only raw rows answer (ip, user_agent, q…).",
+    )
+    live_heartbeat_seconds: float = Field(default=15.0, validation_alias="LIVE_HEARTBEAT_SECONDS")
+    compaction_interval_seconds: float = Field(
+        default=300.0, validation_alias="COMPACTION_INTERVAL_SECONDS"
+    )
+    retention_interval_seconds: float = Field(
+        default=3600.0, validation_alias="RETENTION_INTERVAL_SECONDS"
+    )
+    scheduler_enabled: bool = Field(
+        default=True,
+        validation_alias="SCHEDULER_ENABLED",
+        description="Run scheduled tasks in process when REDIS_URL is empty.",
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -90,6 +145,20 @@ class Settings(BaseSettings):
             return self.secret_key
         return read_or_create_secret(self.data_dir / SECRET_FILE)
 
+    @property
+    def resolved_totp_key(self) -> bytes:
+        """The 256-bit AES-GCM key for TOTP secrets; never stored in the database (MFA-04)."""
+        value = self.totp_encryption_key or read_or_create_secret(self.data_dir / TOTP_KEY_FILE)
+        return hashlib.sha256(value.encode()).digest()
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return bool(self.google_client_id and self.google_client_secret and self.oidc_issuer)
+
     def check_production(self) -> None:
         """Refuse insecure defaults in production mode, naming what to set."""
         if self.environment != "production":
@@ -97,6 +166,10 @@ class Settings(BaseSettings):
         problems = []
         if len(self.secret_key) < 32:
             problems.append("SECRET_KEY must be set to at least 32 random characters")
+        if len(self.totp_encryption_key) < 32:
+            problems.append("TOTP_ENCRYPTION_KEY must be set to at least 32 random characters")
+        if not self.cookie_secure:
+            problems.append("COOKIE_SECURE must stay true in production (serve over HTTPS)")
         if not self.database_url:
             problems.append("DATABASE_URL must point at PostgreSQL in production")
         if problems:

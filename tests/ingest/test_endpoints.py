@@ -442,6 +442,24 @@ class TestLimits:
         assert rows[0].timestamp <= utc_now()
         assert rows[1].timestamp < now - timedelta(minutes=59)
 
+    async def test_valid_timestamps_are_kept(
+        self, client: httpx2.AsyncClient, factory: Factory, db: Database
+    ) -> None:
+        project = await factory.project()
+        now = utc_now()
+        batch = [
+            event(timestamp=iso(now - timedelta(hours=2))),
+            event(timestamp=(now - timedelta(hours=3)).replace(tzinfo=None).isoformat()),
+            event(timestamp=(now - timedelta(hours=4)).timestamp()),
+        ]
+        response = await client.post("/api/log/bulk", headers=project.headers, json=batch)
+        assert response.json()["rejected"] == []
+        hours = sorted(
+            round((now - row.timestamp).total_seconds() / 3600)
+            for row in await stored(db, project.id)
+        )
+        assert hours == [2, 3, 4]
+
 
 class TestRateLimit:
     async def test_over_the_key_rate_is_429_with_retry_after(
@@ -457,6 +475,47 @@ class TestRateLimit:
         assert second.status_code == 429
         assert int(second.headers["Retry-After"]) >= 1
         assert await count_rows(db, project.id) == 20
+
+
+class TestKeyUsage:
+    async def test_last_used_at_is_written_at_most_once_a_minute(
+        self, client: httpx2.AsyncClient, factory: Factory, db: Database
+    ) -> None:
+        import sqlalchemy as sa
+
+        project = await factory.project()
+        updates: list[str] = []
+
+        def count(*args: object) -> None:
+            if str(args[2]).startswith("UPDATE api_keys"):
+                updates.append(str(args[2]))
+
+        sa.event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+        try:
+            for _ in range(20):
+                response = await client.post("/api/log", headers=project.headers, json=event())
+                assert response.status_code == 202
+        finally:
+            sa.event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+        assert len(updates) == 1
+
+
+class TestAnonymisation:
+    async def test_anonymised_projects_store_the_network_part_and_keep_the_country(
+        self, client: httpx2.AsyncClient, factory: Factory, db: Database
+    ) -> None:
+        from whowhywhen.models import Project
+
+        project = await factory.project()
+        async with db.session() as session:
+            row = await session.get(Project, project.id)
+            assert row is not None
+            row.anonymize_ip = True
+            await session.commit()
+        batch = [event(ip_address="8.8.4.4"), event(ip_address="2001:4860:4860::8888")]
+        await client.post("/api/log/bulk", headers=project.headers, json=batch)
+        rows = await stored(db, project.id)
+        assert [(r.ip, r.country) for r in rows] == [("8.8.4.0", "US"), ("2001:4860:4860::", "US")]
 
 
 class TestIsolation:
@@ -506,3 +565,13 @@ class TestHealth:
         response = await client.get("/api/health")
         assert response.status_code == 200
         assert response.json() == {"status": "ok", "database": "ok"}
+
+
+class TestOpenApi:
+    async def test_the_collector_payloads_are_documented(self, app: FastAPI) -> None:
+        schema = app.openapi()
+        components = schema["components"]["schemas"]
+        assert {"LogEvent", "LogBatch", "SdkReport"} <= set(components)
+        body = schema["paths"]["/api/log"]["post"]["requestBody"]["content"]["application/json"]
+        assert body["schema"] == {"$ref": "#/components/schemas/LogEvent"}
+        assert "status_code" in components["LogEvent"]["properties"]

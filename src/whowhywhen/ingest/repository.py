@@ -14,6 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from whowhywhen.kit.sql import as_columns, insert, pg_unnest_insert
 from whowhywhen.models import (
     Bot,
+    BotRollupHour,
+    DimensionRollupHour,
     Endpoint,
     IngestBatch,
     IngestOutcome,
@@ -21,6 +23,7 @@ from whowhywhen.models import (
     ProjectBot,
     RequestLog,
     RollupMinute,
+    UniqueIpHour,
     UserAgent,
 )
 
@@ -47,25 +50,6 @@ REQUEST_LOG_COLUMNS = (
     "consumer",
     "consumer_name",
     "exception",
-)
-_PG_TYPES = {
-    "project_id": "int",
-    "event_id": "uuid",
-    "timestamp": "timestamptz",
-    "received_at": "timestamptz",
-    "endpoint_id": "int",
-    "status_code": "int",
-    "duration_ms": "float8",
-    "request_size": "int8",
-    "response_size": "int8",
-    "user_agent_id": "int",
-    "bot_id": "int",
-}
-_PG_INSERT_LOGS = pg_unnest_insert(
-    "request_logs",
-    {name: _PG_TYPES.get(name, "text") for name in REQUEST_LOG_COLUMNS},
-    conflict=["project_id", "event_id"],
-    returning="event_id",
 )
 _ROLLUP_KEY = ["project_id", "bucket", "endpoint_id", "status_code", "is_bot"]
 _PG_ADD_ROLLUPS = pg_unnest_insert(
@@ -101,6 +85,58 @@ _PG_ADD_HISTOGRAMS = pg_unnest_insert(
     conflict=[*_ROLLUP_KEY, "bin"],
     update={"count": "latency_histograms_minute.count + excluded.count"},
 )
+_PG_ADD_DIMENSIONS = pg_unnest_insert(
+    "dimension_rollups_hour",
+    {
+        "project_id": "int",
+        "bucket": "timestamptz",
+        "dimension": "text",
+        "value": "text",
+        "status_code": "int",
+        "is_bot": "bool",
+        "count": "int",
+        "duration_sum": "float8",
+    },
+    conflict=["project_id", "bucket", "dimension", "value", "status_code", "is_bot"],
+    update={
+        "count": "dimension_rollups_hour.count + excluded.count",
+        "duration_sum": "dimension_rollups_hour.duration_sum + excluded.duration_sum",
+    },
+)
+_PG_ADD_BOTS = pg_unnest_insert(
+    "bot_rollups_hour",
+    {
+        "project_id": "int",
+        "bucket": "timestamptz",
+        "bot_id": "int",
+        "endpoint_id": "int",
+        "status_code": "int",
+        "count": "int",
+        "last_seen": "timestamptz",
+    },
+    conflict=["project_id", "bucket", "bot_id", "endpoint_id", "status_code"],
+    update={
+        "count": "bot_rollups_hour.count + excluded.count",
+        "last_seen": "greatest(bot_rollups_hour.last_seen, excluded.last_seen)",
+    },
+)
+_PG_ADD_UNIQUE_IPS = pg_unnest_insert(
+    "unique_ip_registers_hour",
+    {"project_id": "int", "bucket": "timestamptz", "slot": "int", "value": "int"},
+    conflict=["project_id", "bucket", "slot"],
+    update={"value": "greatest(unique_ip_registers_hour.value, excluded.value)"},
+)
+
+
+@dataclass(slots=True)
+class RollupRows:
+    """Everything a batch adds to the rollups, aggregated in Python and sorted by key."""
+
+    minute: list[dict[str, Any]]
+    histograms: list[dict[str, Any]]
+    dimensions: list[dict[str, Any]]
+    bots: list[dict[str, Any]]
+    unique_ips: list[dict[str, Any]]
 
 
 def _dialect(session: AsyncSession) -> str:
@@ -219,6 +255,31 @@ async def mark_project_bots(
     )
 
 
+_STAGE = "ingest_stage"
+_COLUMN_LIST = ", ".join(REQUEST_LOG_COLUMNS)
+_CREATE_STAGE = (
+    f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} "
+    "(LIKE request_logs INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+)
+_FROM_STAGE = sa.text(
+    f"INSERT INTO request_logs ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM {_STAGE} "  # noqa: S608
+    "ON CONFLICT (project_id, event_id) DO NOTHING RETURNING event_id"
+)
+
+
+async def _copy_request_logs(session: AsyncSession, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
+    """PostgreSQL: COPY the batch into a per-connection staging table (binary, no per-value
+    array encoding), then one INSERT … SELECT that skips event ids already stored."""
+    await session.execute(sa.text(_CREATE_STAGE))  # also opens the transaction COPY joins
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver: Any = raw.driver_connection
+    records = [tuple(row[name] for name in REQUEST_LOG_COLUMNS) for row in rows]
+    await driver.copy_records_to_table(_STAGE, records=records, columns=REQUEST_LOG_COLUMNS)
+    result = await session.execute(_FROM_STAGE)
+    return set(result.scalars())
+
+
 async def insert_request_logs(
     session: AsyncSession, project_id: int, rows: list[dict[str, Any]]
 ) -> set[uuid.UUID]:
@@ -226,8 +287,7 @@ async def insert_request_logs(
     if not rows:
         return set()
     if _dialect(session) == "postgresql":
-        result = await session.execute(_PG_INSERT_LOGS, as_columns(rows, REQUEST_LOG_COLUMNS))
-        return set(result.scalars())
+        return await _copy_request_logs(session, rows)
     # SQLite: writers are serialised by the service, so "look up, then insert the rest" is exact.
     table = RequestLog.__table__  # type: ignore[attr-defined]
     existing = set(
@@ -249,39 +309,77 @@ async def insert_request_logs(
     return set(fresh)
 
 
-async def add_rollups(
-    session: AsyncSession, rollups: list[dict[str, Any]], histograms: list[dict[str, Any]]
-) -> None:
-    """Merge minute rollups and histogram bins into the stored ones.
+async def add_rollups(session: AsyncSession, batch: RollupRows) -> None:
+    """Merge a batch's rollups (minute, histogram bins, dimensions, bots, IP registers) into the
+    stored ones: one statement per table.
 
     Callers pass rows sorted by key, so concurrent batches lock rows in one order (no deadlocks).
     """
     if _dialect(session) == "postgresql":
-        if rollups:
-            await session.execute(_PG_ADD_ROLLUPS, as_columns(rollups, rollups[0]))
-        if histograms:
-            await session.execute(_PG_ADD_HISTOGRAMS, as_columns(histograms, histograms[0]))
+        for statement, rows in (
+            (_PG_ADD_ROLLUPS, batch.minute),
+            (_PG_ADD_HISTOGRAMS, batch.histograms),
+            (_PG_ADD_DIMENSIONS, batch.dimensions),
+            (_PG_ADD_BOTS, batch.bots),
+            (_PG_ADD_UNIQUE_IPS, batch.unique_ips),
+        ):
+            if rows:
+                await session.execute(statement, as_columns(rows, rows[0]))
         return
-    if rollups:
-        table = RollupMinute.__table__  # type: ignore[attr-defined]
-        stmt = insert(table, "sqlite")
-        stmt = stmt.on_conflict_do_update(
-            index_elements=_ROLLUP_KEY,
-            set_={
-                "count": table.c.count + stmt.excluded.count,
-                "duration_sum": table.c.duration_sum + stmt.excluded.duration_sum,
-                "duration_max": sa.func.max(table.c.duration_max, stmt.excluded.duration_max),
-            },
-        )
-        await session.execute(stmt, rollups)
-    if histograms:
-        table = LatencyHistogramMinute.__table__  # type: ignore[attr-defined]
-        stmt = insert(table, "sqlite")
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[*_ROLLUP_KEY, "bin"],
-            set_={"count": table.c.count + stmt.excluded.count},
-        )
-        await session.execute(stmt, histograms)
+    await _sqlite_merge(
+        session,
+        RollupMinute.__table__,  # type: ignore[attr-defined]
+        batch.minute,
+        _ROLLUP_KEY,
+        sums=["count", "duration_sum"],
+        maxes=["duration_max"],
+    )
+    await _sqlite_merge(
+        session,
+        LatencyHistogramMinute.__table__,  # type: ignore[attr-defined]
+        batch.histograms,
+        [*_ROLLUP_KEY, "bin"],
+        sums=["count"],
+    )
+    await _sqlite_merge(
+        session,
+        DimensionRollupHour.__table__,  # type: ignore[attr-defined]
+        batch.dimensions,
+        ["project_id", "bucket", "dimension", "value", "status_code", "is_bot"],
+        sums=["count", "duration_sum"],
+    )
+    await _sqlite_merge(
+        session,
+        BotRollupHour.__table__,  # type: ignore[attr-defined]
+        batch.bots,
+        ["project_id", "bucket", "bot_id", "endpoint_id", "status_code"],
+        sums=["count"],
+        maxes=["last_seen"],
+    )
+    await _sqlite_merge(
+        session,
+        UniqueIpHour.__table__,  # type: ignore[attr-defined]
+        batch.unique_ips,
+        ["project_id", "bucket", "slot"],
+        maxes=["value"],
+    )
+
+
+async def _sqlite_merge(
+    session: AsyncSession,
+    table: sa.Table,
+    rows: list[dict[str, Any]],
+    key: list[str],
+    *,
+    sums: Sequence[str] = (),
+    maxes: Sequence[str] = (),
+) -> None:
+    if not rows:
+        return
+    stmt = insert(table, "sqlite")
+    update: dict[str, Any] = {name: table.c[name] + stmt.excluded[name] for name in sums}
+    update.update({name: sa.func.max(table.c[name], stmt.excluded[name]) for name in maxes})
+    await session.execute(stmt.on_conflict_do_update(index_elements=key, set_=update), rows)
 
 
 async def add_outcomes(

@@ -23,6 +23,8 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from whowhywhen.analytics.hll import register_of
+from whowhywhen.analytics.live import LivePublisher
 from whowhywhen.api_key.service import KeyAuthenticator, KeyPrincipal
 from whowhywhen.config import Settings
 from whowhywhen.db import Database
@@ -44,11 +46,8 @@ from whowhywhen.ingest.schemas import (
     IngestResult,
     InvalidBody,
     Limits,
-    Rejection,
     TooManyEvents,
-    decode_json,
-    parse_batch,
-    validate_event,
+    check_body,
 )
 from whowhywhen.kit.histogram import bin_of
 from whowhywhen.kit.rate_limit import TokenBuckets, retry_after_seconds
@@ -87,6 +86,7 @@ class _Learnt:
     bots: dict[str, int] = field(default_factory=dict)
     endpoints: dict[tuple[int, str, str], int] = field(default_factory=dict)
     project_bots: set[tuple[int, int]] = field(default_factory=set)
+    live: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -142,6 +142,7 @@ class IngestService:
         self._write_lock = asyncio.Lock() if db.dialect == "sqlite" else None
         self._inflight = 0
         self._auth_failures = MovingWindowRateLimiter(MemoryStorage())
+        self.live: LivePublisher | None = None
 
     # -- admission -------------------------------------------------------------------------
 
@@ -180,45 +181,30 @@ class IngestService:
     # -- the flow --------------------------------------------------------------------------
 
     async def ingest(self, principal: KeyPrincipal, body: bytes, *, single: bool) -> IngestResult:
-        try:
-            payload = decode_json(body)
-        except InvalidBody as exc:
-            raise BadRequest(str(exc)) from exc
-        if single:
-            if not isinstance(payload, dict):
-                raise BadRequest("expected one event as a JSON object (use /api/log/bulk for many)")
-            batch_id, raw_events, sdk_dropped = None, [payload], {}
-        else:
-            try:
-                parsed = parse_batch(payload, self.settings.max_batch_events)
-            except InvalidBody as exc:
-                raise BadRequest(str(exc)) from exc
-            except TooManyEvents as exc:
-                raise PayloadTooLarge(str(exc)) from exc
-            batch_id, raw_events, sdk_dropped = parsed.batch_id, parsed.events, parsed.sdk_dropped
-
-        wait = self.buckets.take(principal.key_id, max(len(raw_events), 1))
-        if wait:
-            self.metrics.rate_limited += 1
-            raise RateLimited(
-                f"over this key's rate of {self.settings.rate_limit_per_second:g} events/s",
-                retry_after=retry_after_seconds(wait),
-            )
-
         received_at = utc_now()
         limits = Limits(
             received_at=received_at,
             max_future=timedelta(seconds=self.settings.max_future_seconds),
             max_age=timedelta(days=self.settings.max_age_days),
         )
-        incoming = []
-        rejected: list[Rejection] = []
-        for index, obj in enumerate(raw_events):
-            checked = validate_event(obj, index, limits)
-            if isinstance(checked, Rejection):
-                rejected.append(checked)
-            else:
-                incoming.append(checked)
+        try:
+            checked = check_body(
+                body, limits, single=single, max_events=self.settings.max_batch_events
+            )
+        except InvalidBody as exc:
+            raise BadRequest(str(exc)) from exc
+        except TooManyEvents as exc:
+            raise PayloadTooLarge(str(exc)) from exc
+
+        wait = self.buckets.take(principal.key_id, max(checked.size, 1))
+        if wait:
+            self.metrics.rate_limited += 1
+            raise RateLimited(
+                f"over this key's rate of {self.settings.rate_limit_per_second:g} events/s",
+                retry_after=retry_after_seconds(wait),
+            )
+        batch_id, incoming, rejected = checked.batch_id, checked.events, checked.rejected
+        sdk_dropped = checked.sdk_dropped
         self.metrics.rejected.update(r.field or "event" for r in rejected)
         if single and rejected:
             problem = rejected[0]
@@ -294,6 +280,8 @@ class IngestService:
                 await self.keys.touch(session, principal.key_id)
             await session.commit()
         self._remember(learnt)
+        if self.live is not None and learnt.live:
+            await self.live.publish(project_id, learnt.live)
         return StoreOutcome(stored=stored, duplicates=len(events) - stored)
 
     async def _write_events(
@@ -406,8 +394,8 @@ class IngestService:
             )
         stored_ids = await repository.insert_request_logs(session, project_id, rows)
         if stored_ids:
-            rollups, histograms = _rollups(project_id, rows, stored_ids)
-            await repository.add_rollups(session, rollups, histograms)
+            batch, learnt.live = _rollups(project_id, rows, stored_ids, events)
+            await repository.add_rollups(session, batch)
         return len(stored_ids)
 
     def _remember(self, learnt: _Learnt) -> None:
@@ -419,20 +407,30 @@ class IngestService:
 
 
 def _rollups(
-    project_id: int, rows: list[dict[str, Any]], stored: set[Any]
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Aggregate the stored rows of a batch per minute key (and latency bin), sorted by key."""
+    project_id: int,
+    rows: list[dict[str, Any]],
+    stored: set[Any],
+    events: list[EnrichedEvent],
+) -> tuple[repository.RollupRows, list[dict[str, Any]]]:
+    """Aggregate the stored rows of a batch per rollup key, sorted by key; also the live items.
+
+    `rows` and `events` are parallel lists. Minute rollups and latency bins are keyed by
+    endpoint, status and bot-or-not; dimension rollups (browser, OS, device type, client type,
+    library, country, consumer), bot rollups and HyperLogLog IP registers are hourly.
+    """
     totals: dict[tuple[datetime, int, int, bool], list[float]] = {}
     bins: Counter[tuple[datetime, int, int, bool, int]] = Counter()
-    for row in rows:
+    dims: dict[tuple[datetime, str, str, int, bool], list[float]] = {}
+    bots: dict[tuple[datetime, int, int, int], list[Any]] = {}
+    registers: dict[tuple[datetime, int], int] = {}
+    live: list[dict[str, Any]] = []
+    for row, event in zip(rows, events, strict=True):
         if row["event_id"] not in stored:
             continue
-        key = (
-            floor_minute(row["timestamp"]),
-            row["endpoint_id"],
-            row["status_code"],
-            row["bot_id"] is not None,
-        )
+        timestamp: datetime = row["timestamp"]
+        status = row["status_code"]
+        is_bot = row["bot_id"] is not None
+        key = (floor_minute(timestamp), row["endpoint_id"], status, is_bot)
         duration = row["duration_ms"]
         total = totals.get(key)
         if total is None:
@@ -443,31 +441,117 @@ def _rollups(
             if duration > total[2]:
                 total[2] = duration
         bins[(*key, bin_of(duration))] += 1
-    rollups = [
-        {
-            "project_id": project_id,
-            "bucket": bucket,
-            "endpoint_id": endpoint_id,
-            "status_code": status,
-            "is_bot": is_bot,
-            "count": int(count),
-            "duration_sum": duration_sum,
-            "duration_max": duration_max,
-        }
-        for (bucket, endpoint_id, status, is_bot), (count, duration_sum, duration_max) in sorted(
-            totals.items()
+
+        hour = timestamp.replace(minute=0, second=0, microsecond=0)
+        ua = event.ua
+        for dimension, value in (
+            ("browser", ua.browser or ""),
+            ("os", ua.os or ""),
+            ("device_type", str(ua.device_type)),
+            ("client_type", str(ua.client_type)),
+            ("library", ua.library),
+            ("country", row["country"] or ""),
+            ("consumer", row["consumer"]),
+        ):
+            if value is None:
+                continue
+            dim_key = (hour, dimension, value[:256], status, is_bot)
+            dim = dims.get(dim_key)
+            if dim is None:
+                dims[dim_key] = [1, duration]
+            else:
+                dim[0] += 1
+                dim[1] += duration
+        if is_bot:
+            bot_key = (hour, row["bot_id"], row["endpoint_id"], status)
+            bot = bots.get(bot_key)
+            if bot is None:
+                bots[bot_key] = [1, timestamp]
+            else:
+                bot[0] += 1
+                bot[1] = max(bot[1], timestamp)
+        if row["ip"]:
+            slot, rank = register_of(row["ip"])
+            if rank > registers.get((hour, slot), 0):
+                registers[(hour, slot)] = rank
+        live.append(
+            {
+                "event_id": str(row["event_id"]),
+                "timestamp": timestamp.isoformat(),
+                "method": row["method"],
+                "path": row["path"],
+                "route": row["route"],
+                "status_code": status,
+                "duration_ms": duration,
+                "ip": row["ip"],
+                "country": row["country"],
+                "bot": ua.bot.name if ua.bot is not None else None,
+                "browser": ua.browser,
+                "client_type": str(ua.client_type),
+                "consumer": row["consumer"],
+            }
         )
-    ]
-    histograms = [
-        {
-            "project_id": project_id,
-            "bucket": bucket,
-            "endpoint_id": endpoint_id,
-            "status_code": status,
-            "is_bot": is_bot,
-            "bin": bin_index,
-            "count": count,
-        }
-        for (bucket, endpoint_id, status, is_bot, bin_index), count in sorted(bins.items())
-    ]
-    return rollups, histograms
+    base = {"project_id": project_id}
+    batch = repository.RollupRows(
+        minute=[
+            {
+                **base,
+                "bucket": bucket,
+                "endpoint_id": endpoint_id,
+                "status_code": status,
+                "is_bot": is_bot,
+                "count": int(count),
+                "duration_sum": duration_sum,
+                "duration_max": duration_max,
+            }
+            for (bucket, endpoint_id, status, is_bot), (
+                count,
+                duration_sum,
+                duration_max,
+            ) in sorted(totals.items())
+        ],
+        histograms=[
+            {
+                **base,
+                "bucket": bucket,
+                "endpoint_id": endpoint_id,
+                "status_code": status,
+                "is_bot": is_bot,
+                "bin": bin_index,
+                "count": count,
+            }
+            for (bucket, endpoint_id, status, is_bot, bin_index), count in sorted(bins.items())
+        ],
+        dimensions=[
+            {
+                **base,
+                "bucket": bucket,
+                "dimension": dimension,
+                "value": value,
+                "status_code": status,
+                "is_bot": is_bot,
+                "count": int(count),
+                "duration_sum": duration_sum,
+            }
+            for (bucket, dimension, value, status, is_bot), (count, duration_sum) in sorted(
+                dims.items()
+            )
+        ],
+        bots=[
+            {
+                **base,
+                "bucket": bucket,
+                "bot_id": bot_id,
+                "endpoint_id": endpoint_id,
+                "status_code": status,
+                "count": count,
+                "last_seen": last_seen,
+            }
+            for (bucket, bot_id, endpoint_id, status), (count, last_seen) in sorted(bots.items())
+        ],
+        unique_ips=[
+            {**base, "bucket": bucket, "slot": slot, "value": value}
+            for (bucket, slot), value in sorted(registers.items())
+        ],
+    )
+    return batch, live

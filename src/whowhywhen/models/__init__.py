@@ -1,12 +1,32 @@
 """Every table; importing this package registers them all on the metadata."""
 
 from whowhywhen.models.api_key import ApiKey
+from whowhywhen.models.auth_session import AuthSession, OneTimeToken, RefreshToken
 from whowhywhen.models.base import metadata
 from whowhywhen.models.bot import Bot
+from whowhywhen.models.dimension_rollup import (
+    BotRollupDay,
+    BotRollupHour,
+    DimensionRollupDay,
+    DimensionRollupHour,
+)
 from whowhywhen.models.endpoint import Endpoint, ProjectBot
+from whowhywhen.models.invitation import ProjectInvitation
+from whowhywhen.models.oauth_account import OAuthAccount
 from whowhywhen.models.project import Project, ProjectMember
 from whowhywhen.models.request_log import IngestBatch, RequestLog
 from whowhywhen.models.rollup import IngestOutcome, LatencyHistogramMinute, RollupMinute
+from whowhywhen.models.rollup_levels import (
+    LatencyHistogramDay,
+    LatencyHistogramEndpointDay,
+    LatencyHistogramHour,
+    LatencyHistogramProjectDay,
+    LatencyHistogramProjectHour,
+    RollupDay,
+    RollupHour,
+)
+from whowhywhen.models.two_factor import RecoveryCode, UserTotp
+from whowhywhen.models.unique_ip import UniqueIpDay, UniqueIpHour
 from whowhywhen.models.user import User
 from whowhywhen.models.user_agent import UserAgent
 
@@ -25,4 +45,28 @@ __all__ = [
     "User",
     "UserAgent",
     "metadata",
+]
+__all__ += [
+    "AuthSession",
+    "OAuthAccount",
+    "OneTimeToken",
+    "ProjectInvitation",
+    "RecoveryCode",
+    "RefreshToken",
+    "UserTotp",
+]
+__all__ += [
+    "BotRollupDay",
+    "BotRollupHour",
+    "DimensionRollupDay",
+    "DimensionRollupHour",
+    "LatencyHistogramDay",
+    "LatencyHistogramEndpointDay",
+    "LatencyHistogramHour",
+    "LatencyHistogramProjectDay",
+    "LatencyHistogramProjectHour",
+    "RollupDay",
+    "RollupHour",
+    "UniqueIpDay",
+    "UniqueIpHour",
 ]

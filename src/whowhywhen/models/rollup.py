@@ -12,10 +12,9 @@ def _project_fk() -> sa.Column[int]:
     )
 
 
-def _endpoint_fk() -> sa.Column[int]:
-    return sa.Column(
-        sa.ForeignKey("endpoints.id", ondelete="CASCADE"), primary_key=True, nullable=False
-    )
+def _endpoint_key() -> sa.Column[int]:
+    # A plain column: endpoints are never deleted alone, and per-row FK checks are costly here.
+    return sa.Column(sa.Integer, primary_key=True, nullable=False)
 
 
 class RollupMinute(SQLModel, table=True):
@@ -25,7 +24,7 @@ class RollupMinute(SQLModel, table=True):
 
     project_id: int = Field(sa_column=_project_fk())
     bucket: datetime = Field(sa_type=UTCDateTime, primary_key=True)
-    endpoint_id: int = Field(sa_column=_endpoint_fk())
+    endpoint_id: int = Field(sa_column=_endpoint_key())
     status_code: int = Field(primary_key=True)
     is_bot: bool = Field(primary_key=True)
     count: int
@@ -40,7 +39,7 @@ class LatencyHistogramMinute(SQLModel, table=True):
 
     project_id: int = Field(sa_column=_project_fk())
     bucket: datetime = Field(sa_type=UTCDateTime, primary_key=True)
-    endpoint_id: int = Field(sa_column=_endpoint_fk())
+    endpoint_id: int = Field(sa_column=_endpoint_key())
     status_code: int = Field(primary_key=True)
     is_bot: bool = Field(primary_key=True)
     bin: int = Field(primary_key=True)

@@ -19,6 +19,7 @@ MAX_NAME_LENGTH = 60
 
 _BOT_TOKEN = re.compile(r"\b[A-Za-z][\w\-]*(?:bot|crawler|spider)\b", re.IGNORECASE)
 _LOCATION = re.compile(r"://|^www\.|\.[a-z]{2,}/", re.IGNORECASE)
+_SYNTAX_OR_ESCAPE = re.compile(r"\\(.)|[()^$*+?{}\[\]]")
 _VERSION = re.compile(r"/(?:\d[\w.]*)?(?=\s|$)")
 _TRIM = " \t/;:,+()[]{}<>\"'-_.!?^$|\\"
 
@@ -91,8 +92,7 @@ def strip_regex_syntax(pattern: str) -> str:
     text = re.sub(r"\[([^\]\\^])[^\]]*\]", r"\1", text)  # [wW] → w
     text = re.sub(r"\((?:\?:)?([^()|]*)\|[^()]*\)", r"\1", text)  # (Bot|Audit) → Bot
     text = text.split("|")[0]
-    text = re.sub(r"\\(.)", r"\1", text)
-    return re.sub(r"[()^$*+?{}\[\]]", "", text)
+    return _SYNTAX_OR_ESCAPE.sub(lambda m: m.group(1) or "", text)  # "\\(" stays "(", "(" goes
 
 
 def _clean(name: str) -> str:

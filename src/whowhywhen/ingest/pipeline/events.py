@@ -101,4 +101,4 @@ class EnrichedEvent:
     @classmethod
     def start(cls, source: IncomingEvent) -> Self:
         """The event before any step ran: nothing learnt yet, the IP as reported."""
-        return cls(source=source, ip=source.ip)
+        return cls(source, None, "/", {}, "/", False, EMPTY_USER_AGENT, source.ip, None)

@@ -6,11 +6,14 @@ It gives ``None`` for private, loopback, link-local, reserved and unparseable ad
 """
 
 import ipaddress
+import re
 from typing import Protocol
 
 import iptocc
 
 _IPV4_MAPPED_PREFIX = "::ffff:"
+_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+_IPV4 = re.compile(rf"(?:{_OCTET}\.){{3}}{_OCTET}")
 _NOT_COUNTRIES = frozenset({"EU", "AP", "ZZ"})  # registry pseudo-codes, not ISO 3166-1
 
 
@@ -43,6 +46,8 @@ def anonymise_address(ip: str) -> str | None:
     An IPv4-mapped IPv6 address is treated as the IPv4 address. Anything that is not an IP
     address gives ``None``: it cannot be anonymised, so it is not kept.
     """
+    if _IPV4.fullmatch(ip):
+        return ip[: ip.rindex(".")] + ".0"
     try:
         address = ipaddress.ip_address(ip)
     except ValueError:

@@ -14,9 +14,13 @@ _MAX_MEM = 256 * 1024 * 1024
 
 
 class RegexSet:
-    """Unanchored search for any of ``patterns``; :meth:`matches` returns their indexes."""
+    """Unanchored search for any of ``patterns``; :meth:`matches` returns their indexes.
 
-    __slots__ = ("_set", "size")
+    A pattern RE2 cannot compile (backreferences, lookarounds) is left out and listed in
+    ``skipped``, so a new release of a data package cannot stop the collector from starting.
+    """
+
+    __slots__ = ("_positions", "_set", "skipped")
 
     def __init__(self, patterns: Iterable[str], *, case_sensitive: bool = True) -> None:
         options = re2.Options()
@@ -24,32 +28,28 @@ class RegexSet:
         options.case_sensitive = case_sensitive
         options.log_errors = False
         self._set = re2.Set.SearchSet(options)
-        self.size = 0
-        for pattern in patterns:
-            self._set.Add(pattern)  # raises re2.error on a pattern RE2 cannot compile
-            self.size += 1
-        if self.size:
+        self._positions: list[int] = []  # set index → index in ``patterns``
+        self.skipped: list[str] = []
+        for position, pattern in enumerate(patterns):
+            try:
+                self._set.Add(pattern)
+            except re2.error:
+                self.skipped.append(pattern)
+                continue
+            self._positions.append(position)
+        if self._positions:
             self._set.Compile()
 
     def matches(self, text: str) -> Sequence[int]:
-        """Indexes (in insertion order of the patterns) of every pattern found in ``text``."""
-        if not self.size:
+        """Indexes (in ``patterns``) of every pattern found in ``text``, ascending."""
+        if not self._positions:
             return ()
         found: list[int] | None = self._set.Match(text)
-        return sorted(found) if found else ()
+        return sorted(self._positions[i] for i in found) if found else ()
 
     def first(self, text: str) -> int | None:
         """The lowest index of a pattern found in ``text``: the highest priority match."""
-        if not self.size:
+        if not self._positions:
             return None
         found: list[int] | None = self._set.Match(text)
-        return min(found) if found else None
-
-
-def is_valid_pattern(pattern: str) -> bool:
-    """Whether RE2 accepts ``pattern`` (it refuses backreferences and lookarounds)."""
-    try:
-        re2.compile(pattern)
-    except re2.error:
-        return False
-    return True
+        return self._positions[min(found)] if found else None

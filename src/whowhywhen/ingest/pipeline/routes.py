@@ -19,9 +19,9 @@ Ordinary words (``api``, ``v1``, ``v2``, ``healthz``, ``deadbeef`` without a dig
 
 import functools
 import re
-from collections.abc import Callable
 
 ID_PLACEHOLDER = "{id}"
+_REPLACEMENT = "/" + ID_PLACEHOLDER
 
 MAX_ROUTE_LENGTH = 2048
 """Routes are stored (and unique per project and method) with at most this many characters."""
@@ -29,7 +29,7 @@ MAX_ROUTE_LENGTH = 2048
 _HEX = "[0-9a-fA-F]"
 _ID_SEGMENT = re.compile(
     rf"""
-    (?<=/)
+    /
     (?:
         \d+
       | {_HEX}{{8}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{12}}
@@ -38,7 +38,7 @@ _ID_SEGMENT = re.compile(
       | (?![a-z]+(?:-[a-z0-9]+)+(?:/|\Z))
         (?=[A-Za-z0-9_-]*\d)(?=[A-Za-z0-9_-]*[A-Za-z])[A-Za-z0-9_-]{{20,}}
       | [A-Za-z]{{1,10}}_(?=[A-Za-z0-9]*\d)[A-Za-z0-9]{{10,}}
-      | [^/@\s]+@[^/@\s]+\.[^/@\s]+
+      | [^/@\s]+@[^/@\s.]+(?:\.[^/@\s.]+)+
     )
     (?=/|\Z|\.[A-Za-z0-9]{{1,5}}(?:/|\Z))
     """,
@@ -48,7 +48,7 @@ _ID_SEGMENT = re.compile(
 
 def infer_route_template(path: str) -> str:
     """``/orders/550e8400-e29b-41d4-a716-446655440000/items`` → ``/orders/{id}/items``."""
-    return _ID_SEGMENT.sub(ID_PLACEHOLDER, path)[:MAX_ROUTE_LENGTH]
+    return _ID_SEGMENT.sub(_REPLACEMENT, path)[:MAX_ROUTE_LENGTH]
 
 
 class RouteTemplates:
@@ -61,12 +61,13 @@ class RouteTemplates:
     __slots__ = ("_cached", "max_cached_path")
 
     def __init__(self, maxsize: int = 20_000, max_cached_path: int = 512) -> None:
-        self._cached: Callable[[str], str] = functools.lru_cache(maxsize=maxsize)(
-            infer_route_template
-        )
+        self._cached = functools.lru_cache(maxsize=maxsize)(infer_route_template)
         self.max_cached_path = max_cached_path
 
     def template(self, path: str) -> str:
         if len(path) > self.max_cached_path:
             return infer_route_template(path)
         return self._cached(path)
+
+    def cache_info(self) -> functools._CacheInfo:
+        return self._cached.cache_info()

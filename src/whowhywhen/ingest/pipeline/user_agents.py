@@ -19,7 +19,6 @@ Order of decisions for one string:
 import dataclasses
 import functools
 import re
-from collections.abc import Callable
 from typing import Protocol
 
 from ua_parser import Domain, load_lazy_builtins
@@ -75,7 +74,10 @@ _PC_OS = frozenset(
     }
 )
 _MOBILE_DEVICES = frozenset({"iPhone", "iPod", "Generic Smartphone", "Generic Feature Phone"})
-_BOT_TOKEN = re.compile(r"[A-Za-z][\w.\-]*?(?:bot|crawler|spider|scraper)", re.IGNORECASE)
+_BOT_WORD = re.compile(r"bot|crawl|spider|scrap|fetch|archiv|index", re.IGNORECASE)
+_BOT_TOKEN = re.compile(
+    r"[A-Za-z][\w.\-]{0,60}?(?:bot|crawler|spider|scraper|indexer)", re.IGNORECASE
+)
 
 
 class UaParser(Protocol):
@@ -113,16 +115,8 @@ class UserAgentClassifier:
         self._parser = parser or default_ua_parser()
         self._bots = bots
         self._libraries = libraries
-        self._parse: Callable[[str], UserAgentInfo] = functools.lru_cache(maxsize=cache_size)(
-            self._parse_uncached
-        )
-        self._classify: Callable[[str], UserAgentInfo] = functools.lru_cache(maxsize=cache_size)(
-            self._classify_uncached
-        )
-
-    @property
-    def bots(self) -> BotMatcher:
-        return self._bots
+        self._parse = functools.lru_cache(maxsize=cache_size)(self._parse_uncached)
+        self._classify = functools.lru_cache(maxsize=cache_size)(self._classify_uncached)
 
     def parse(self, user_agent: str) -> UserAgentInfo:
         """Browser, OS, device and library of ``user_agent``; no bot detection (``bot`` is None)."""
@@ -131,6 +125,10 @@ class UserAgentClassifier:
     def classify(self, user_agent: str) -> UserAgentInfo:
         """The complete classification: :meth:`parse` plus bot detection."""
         return self._classify(user_agent)
+
+    def cache_info(self) -> functools._CacheInfo:
+        """Statistics of the cache of complete classifications."""
+        return self._classify.cache_info()
 
     def _parse_uncached(self, user_agent: str) -> UserAgentInfo:
         if not user_agent:
@@ -214,8 +212,11 @@ def _device_type(user_agent: str, os: str | None, device: str | None) -> DeviceT
 
 
 def _spider_name(info: UserAgentInfo) -> str:
-    """Name of a bot only ua-parser recognised: its family (``FooBot``), else a bot-like token."""
-    if info.browser:
+    """Name of a bot only ua-parser recognised: its family when bot-like (``FooBot``), else the
+    first bot-like token of the string, else whatever family ua-parser gave."""
+    if info.browser and _BOT_WORD.search(info.browser):
         return info.browser
     token = _BOT_TOKEN.search(info.raw)
-    return token.group(0) if token else "Unknown bot"
+    if token is not None:
+        return token.group(0)
+    return info.browser or "Unknown bot"

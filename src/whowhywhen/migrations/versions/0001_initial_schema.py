@@ -205,12 +205,6 @@ def upgrade() -> None:
         sa.Column("bin", sa.Integer(), nullable=False),
         sa.Column("count", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["endpoint_id"],
-            ["endpoints.id"],
-            name=op.f("fk_latency_histograms_minute_endpoint_id_endpoints"),
-            ondelete="CASCADE",
-        ),
-        sa.ForeignKeyConstraint(
             ["project_id"],
             ["projects.id"],
             name=op.f("fk_latency_histograms_minute_project_id_projects"),
@@ -251,23 +245,11 @@ def upgrade() -> None:
         sa.Column("consumer", sqlmodel.sql.sqltypes.AutoString(length=256), nullable=True),
         sa.Column("consumer_name", sqlmodel.sql.sqltypes.AutoString(length=256), nullable=True),
         sa.Column("exception", sqlmodel.sql.sqltypes.AutoString(length=256), nullable=True),
-        sa.ForeignKeyConstraint(["bot_id"], ["bots.id"], name=op.f("fk_request_logs_bot_id_bots")),
-        sa.ForeignKeyConstraint(
-            ["endpoint_id"],
-            ["endpoints.id"],
-            name=op.f("fk_request_logs_endpoint_id_endpoints"),
-            ondelete="CASCADE",
-        ),
         sa.ForeignKeyConstraint(
             ["project_id"],
             ["projects.id"],
             name=op.f("fk_request_logs_project_id_projects"),
             ondelete="CASCADE",
-        ),
-        sa.ForeignKeyConstraint(
-            ["user_agent_id"],
-            ["user_agents.id"],
-            name=op.f("fk_request_logs_user_agent_id_user_agents"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_request_logs")),
         sa.UniqueConstraint(
@@ -275,11 +257,6 @@ def upgrade() -> None:
         ),
     )
     with op.batch_alter_table("request_logs", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_request_logs_project_endpoint_time",
-            ["project_id", "endpoint_id", "timestamp"],
-            unique=False,
-        )
         batch_op.create_index(
             "ix_request_logs_project_time", ["project_id", "timestamp", "id"], unique=False
         )
@@ -294,12 +271,6 @@ def upgrade() -> None:
         sa.Column("count", sa.Integer(), nullable=False),
         sa.Column("duration_sum", sa.Float(), nullable=False),
         sa.Column("duration_max", sa.Float(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["endpoint_id"],
-            ["endpoints.id"],
-            name=op.f("fk_rollups_minute_endpoint_id_endpoints"),
-            ondelete="CASCADE",
-        ),
         sa.ForeignKeyConstraint(
             ["project_id"],
             ["projects.id"],
@@ -323,7 +294,6 @@ def downgrade() -> None:
     op.drop_table("rollups_minute")
     with op.batch_alter_table("request_logs", schema=None) as batch_op:
         batch_op.drop_index("ix_request_logs_project_time")
-        batch_op.drop_index("ix_request_logs_project_endpoint_time")
 
     op.drop_table("request_logs")
     op.drop_table("latency_histograms_minute")

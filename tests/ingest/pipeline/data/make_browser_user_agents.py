@@ -118,7 +118,12 @@ def chrome_ios(r: random.Random) -> str:
 def firefox_desktop(r: random.Random) -> str:
     version = f"{r.randint(78, 132)}.0"
     platform = r.choice(
-        [*WINDOWS, "Macintosh; Intel Mac OS X 10.15", "X11; Linux x86_64", "X11; Ubuntu; Linux x86_64"]
+        [
+            *WINDOWS,
+            "Macintosh; Intel Mac OS X 10.15",
+            "X11; Linux x86_64",
+            "X11; Ubuntu; Linux x86_64",
+        ]
     )
     return f"Mozilla/5.0 ({platform}; rv:{version}) Gecko/20100101 Firefox/{version}"
 
@@ -182,7 +187,8 @@ def other_chromium(r: random.Random) -> str:
     return r.choice(
         [
             f"{base} YaBrowser/24.{r.randint(1, 12)}.0.0 Safari/537.36",
-            f"{base} Safari/537.36 Vivaldi/6.{r.randint(0, 9)}.{r.randint(3000, 3500)}.{r.randint(10, 60)}",
+            f"{base} Safari/537.36 Vivaldi/6.{r.randint(0, 9)}.{r.randint(3000, 3500)}."
+            f"{r.randint(10, 60)}",
             f"{base} Safari/537.36 Brave/{major}",
             f"{base} Safari/537.36 Avast/{major}.0.{r.randint(20000, 28000)}.{r.randint(10, 200)}",
         ]
@@ -194,8 +200,8 @@ def mobile_other(r: random.Random) -> str:
     platform = android(r)
     return r.choice(
         [
-            f"Mozilla/5.0 ({platform}) {WEBKIT} Version/4.0 {chrome} UCBrowser/13.{r.randint(0, 9)}."
-            f"{r.randint(0, 9)}.{r.randint(1000, 1400)} Mobile Safari/537.36",
+            f"Mozilla/5.0 ({platform}) {WEBKIT} Version/4.0 {chrome} UCBrowser/13."
+            f"{r.randint(0, 9)}.{r.randint(0, 9)}.{r.randint(1000, 1400)} Mobile Safari/537.36",
             f"Mozilla/5.0 ({platform}) {WEBKIT} {chrome} HuaweiBrowser/{r.randint(12, 15)}.0."
             f"{r.randint(1, 9)}.{r.randint(300, 399)} Mobile Safari/537.36",
             f"Mozilla/5.0 ({platform}) {WEBKIT} Version/4.0 {chrome} Mobile Safari/537.36 "

@@ -1,0 +1,71 @@
+"""Per-dimension rollups (browser, OS, device type, client type, library, country, consumer) and
+per-bot rollups, written hourly by the collector and compacted into project-local days."""
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from whowhywhen.models.base import UTCDateTime
+
+
+def _project_fk() -> sa.Column[int]:
+    return sa.Column(
+        sa.ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True, nullable=False
+    )
+
+
+class DimensionRollupHour(SQLModel, table=True):
+    """Requests per project, UTC hour, dimension value, status code and bot-or-not."""
+
+    __tablename__ = "dimension_rollups_hour"
+
+    project_id: int = Field(sa_column=_project_fk())
+    bucket: datetime = Field(sa_type=UTCDateTime, primary_key=True)
+    dimension: str = Field(sa_column=sa.Column(sa.String(16), primary_key=True, nullable=False))
+    value: str = Field(sa_column=sa.Column(sa.String(256), primary_key=True, nullable=False))
+    status_code: int = Field(primary_key=True)
+    is_bot: bool = Field(primary_key=True)
+    count: int
+    duration_sum: float
+
+
+class DimensionRollupDay(SQLModel, table=True):
+    __tablename__ = "dimension_rollups_day"
+
+    project_id: int = Field(sa_column=_project_fk())
+    bucket: datetime = Field(sa_type=UTCDateTime, primary_key=True)
+    dimension: str = Field(sa_column=sa.Column(sa.String(16), primary_key=True, nullable=False))
+    value: str = Field(sa_column=sa.Column(sa.String(256), primary_key=True, nullable=False))
+    status_code: int = Field(primary_key=True)
+    is_bot: bool = Field(primary_key=True)
+    count: int
+    duration_sum: float
+
+
+class BotRollupHour(SQLModel, table=True):
+    """Bot requests per project, UTC hour, bot, endpoint and status code."""
+
+    __tablename__ = "bot_rollups_hour"
+
+    project_id: int = Field(sa_column=_project_fk())
+    bucket: datetime = Field(sa_type=UTCDateTime, primary_key=True)
+    # Plain columns (no per-row foreign-key checks on the collector's write path).
+    bot_id: int = Field(sa_column=sa.Column(sa.Integer, primary_key=True, nullable=False))
+    endpoint_id: int = Field(sa_column=sa.Column(sa.Integer, primary_key=True, nullable=False))
+    status_code: int = Field(primary_key=True)
+    count: int
+    last_seen: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+class BotRollupDay(SQLModel, table=True):
+    __tablename__ = "bot_rollups_day"
+
+    project_id: int = Field(sa_column=_project_fk())
+    bucket: datetime = Field(sa_type=UTCDateTime, primary_key=True)
+    # Plain columns (no per-row foreign-key checks on the collector's write path).
+    bot_id: int = Field(sa_column=sa.Column(sa.Integer, primary_key=True, nullable=False))
+    endpoint_id: int = Field(sa_column=sa.Column(sa.Integer, primary_key=True, nullable=False))
+    status_code: int = Field(primary_key=True)
+    count: int
+    last_seen: datetime = Field(sa_type=UTCDateTime, nullable=False)

@@ -1,0 +1,111 @@
+"""Coarser copies of the minute rollups: the compaction task moves minute rows into hours and
+hours into (project-local) days, so long ranges read few rows."""
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from whowhywhen.models.base import UTCDateTime
+
+
+def _project_fk() -> sa.Column[int]:
+    return sa.Column(
+        sa.ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True, nullable=False
+    )
+
+
+def _endpoint_fk() -> sa.Column[int]:
+    return sa.Column(
+        sa.ForeignKey("endpoints.id", ondelete="CASCADE"), primary_key=True, nullable=False
+    )
+
+
+class RollupHour(SQLModel, table=True):
+    """`rollups_minute` compacted per UTC hour."""
+
+    __tablename__ = "rollups_hour"
+
+    project_id: int = Field(sa_column=_project_fk())
+    bucket: datetime = Field(sa_type=UTCDateTime, primary_key=True)
+    endpoint_id: int = Field(sa_column=_endpoint_fk())
+    status_code: int = Field(primary_key=True)
+    is_bot: bool = Field(primary_key=True)
+    count: int
+    duration_sum: float
+    duration_max: float
+
+
+class RollupDay(SQLModel, table=True):
+    """`rollups_hour` compacted per day of the project's time zone (bucket = local midnight)."""
+
+    __tablename__ = "rollups_day"
+
+    project_id: int = Field(sa_column=_project_fk())
+    bucket: datetime = Field(sa_type=UTCDateTime, primary_key=True)
+    endpoint_id: int = Field(sa_column=_endpoint_fk())
+    status_code: int = Field(primary_key=True)
+    is_bot: bool = Field(primary_key=True)
+    count: int
+    duration_sum: float
+    duration_max: float
+
+
+class LatencyHistogramHour(SQLModel, table=True):
+    __tablename__ = "latency_histograms_hour"
+
+    project_id: int = Field(sa_column=_project_fk())
+    bucket: datetime = Field(sa_type=UTCDateTime, primary_key=True)
+    endpoint_id: int = Field(sa_column=_endpoint_fk())
+    status_code: int = Field(primary_key=True)
+    is_bot: bool = Field(primary_key=True)
+    bin: int = Field(primary_key=True)
+    count: int
+
+
+class LatencyHistogramDay(SQLModel, table=True):
+    __tablename__ = "latency_histograms_day"
+
+    project_id: int = Field(sa_column=_project_fk())
+    bucket: datetime = Field(sa_type=UTCDateTime, primary_key=True)
+    endpoint_id: int = Field(sa_column=_endpoint_fk())
+    status_code: int = Field(primary_key=True)
+    is_bot: bool = Field(primary_key=True)
+    bin: int = Field(primary_key=True)
+    count: int
+
+
+class LatencyHistogramProjectHour(SQLModel, table=True):
+    """Latency bins per project and UTC hour across all endpoints: what unfiltered summaries and
+    timelines read, a few hundred rows a day however many endpoints there are. The compaction
+    task adds every minute row it moves both here and to the day copy below, and drops hours
+    older than ROLLUP_HOUR_DAYS (the day copy covers them)."""
+
+    __tablename__ = "latency_histograms_project_hour"
+
+    project_id: int = Field(sa_column=_project_fk())
+    bucket: datetime = Field(sa_type=UTCDateTime, primary_key=True)
+    bin: int = Field(primary_key=True)
+    count: int
+
+
+class LatencyHistogramProjectDay(SQLModel, table=True):
+    __tablename__ = "latency_histograms_project_day"
+
+    project_id: int = Field(sa_column=_project_fk())
+    bucket: datetime = Field(sa_type=UTCDateTime, primary_key=True)
+    bin: int = Field(primary_key=True)
+    count: int
+
+
+class LatencyHistogramEndpointDay(SQLModel, table=True):
+    """Latency bins per endpoint and project-local day: a copy kept for long ranges of the
+    endpoints table (the compaction task adds every minute row it moves)."""
+
+    __tablename__ = "latency_histograms_endpoint_day"
+
+    project_id: int = Field(sa_column=_project_fk())
+    bucket: datetime = Field(sa_type=UTCDateTime, primary_key=True)
+    endpoint_id: int = Field(sa_column=_endpoint_fk())
+    bin: int = Field(primary_key=True)
+    count: int

@@ -1,0 +1,34 @@
+"""HyperLogLog registers of client IPs, so unique IPs over any range merge without raw rows."""
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from whowhywhen.models.base import UTCDateTime
+
+
+def _project_fk() -> sa.Column[int]:
+    return sa.Column(
+        sa.ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True, nullable=False
+    )
+
+
+class UniqueIpHour(SQLModel, table=True):
+    """One HyperLogLog register (max leading-zero rank) per project, UTC hour and slot."""
+
+    __tablename__ = "unique_ip_registers_hour"
+
+    project_id: int = Field(sa_column=_project_fk())
+    bucket: datetime = Field(sa_type=UTCDateTime, primary_key=True)
+    slot: int = Field(primary_key=True)
+    value: int
+
+
+class UniqueIpDay(SQLModel, table=True):
+    __tablename__ = "unique_ip_registers_day"
+
+    project_id: int = Field(sa_column=_project_fk())
+    bucket: datetime = Field(sa_type=UTCDateTime, primary_key=True)
+    slot: int = Field(primary_key=True)
+    value: int
