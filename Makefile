@@ -7,7 +7,7 @@ UV := $(BIN)/uv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: run test lint format install lock pytest sdk-test clean
+.PHONY: run test lint format install lock pytest sdk-test ui ui-test clean
 
 $(UV):
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -20,7 +20,19 @@ install: $(UV)
 lock: $(UV)
 	$(UV) lock --python $(BIN)/python
 
-run: install
+STATIC_INDEX := src/whowhywhen/static/index.html
+UI_SOURCES := $(shell find frontend/src frontend/static -type f 2>/dev/null) \
+	frontend/package.json frontend/svelte.config.js frontend/vite.config.ts
+
+frontend/node_modules/.package-lock.json: frontend/package-lock.json
+	cd frontend && npm ci --no-audit --no-fund
+
+$(STATIC_INDEX): frontend/node_modules/.package-lock.json $(UI_SOURCES)
+	cd frontend && npm run build
+
+ui: $(STATIC_INDEX)
+
+run: install ui
 	$(BIN)/whowhywhen serve
 
 lint: install
@@ -43,7 +55,14 @@ sdk-test: install sdk/js/node_modules/.package-lock.json
 	sdk/python/run-tests.sh
 	cd sdk/js && npm test
 
-test: lint pytest sdk-test
+ui-test: install frontend/node_modules/.package-lock.json
+	@command -v chromium >/dev/null 2>&1 || test -x "$${CHROMIUM_PATH:-/usr/bin/chromium}" || \
+		(echo "installing Debian's chromium for the browser tests" && apt-get update -qq && \
+		 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+	cd frontend && npm run check:api && npm run check && npm run lint && npm test
+	cd frontend && npm run build && npm run size && E2E_SKIP_BUILD=1 npm run e2e
+
+test: lint pytest sdk-test ui-test
 
 clean:
 	rm -rf $(VENV) data .mypy_cache .pytest_cache .ruff_cache
