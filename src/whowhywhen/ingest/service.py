@@ -39,6 +39,7 @@ from whowhywhen.ingest import repository
 from whowhywhen.ingest.pipeline import (
     EnrichedEvent,
     PipelineContext,
+    UserAgentInfo,
     build_context,
     enrich,
 )
@@ -423,6 +424,8 @@ def _rollups(
     dims: dict[tuple[datetime, str, str, int, bool], list[float]] = {}
     bots: dict[tuple[datetime, int, int, int], list[Any]] = {}
     registers: dict[tuple[datetime, int], int] = {}
+    combos: dict[tuple[datetime, str, str | None, str | None, int, bool], list[float]] = {}
+    agents: dict[str, UserAgentInfo] = {}
     live: list[dict[str, Any]] = []
     for row, event in zip(rows, events, strict=True):
         if row["event_id"] not in stored:
@@ -444,24 +447,16 @@ def _rollups(
 
         hour = timestamp.replace(minute=0, second=0, microsecond=0)
         ua = event.ua
-        for dimension, value in (
-            ("browser", ua.browser or ""),
-            ("os", ua.os or ""),
-            ("device_type", str(ua.device_type)),
-            ("client_type", str(ua.client_type)),
-            ("library", ua.library),
-            ("country", row["country"] or ""),
-            ("consumer", row["consumer"]),
-        ):
-            if value is None:
-                continue
-            dim_key = (hour, dimension, value[:256], status, is_bot)
-            dim = dims.get(dim_key)
-            if dim is None:
-                dims[dim_key] = [1, duration]
-            else:
-                dim[0] += 1
-                dim[1] += duration
+        # One dictionary update per event; the seven dimensions are expanded per distinct
+        # combination below, not per event.
+        combo_key = (hour, ua.raw, row["country"], row["consumer"], status, is_bot)
+        combo = combos.get(combo_key)
+        if combo is None:
+            combos[combo_key] = [1, duration]
+            agents[ua.raw] = ua
+        else:
+            combo[0] += 1
+            combo[1] += duration
         if is_bot:
             bot_key = (hour, row["bot_id"], row["endpoint_id"], status)
             bot = bots.get(bot_key)
@@ -491,6 +486,26 @@ def _rollups(
                 "consumer": row["consumer"],
             }
         )
+    for (hour, raw, country, consumer, status, is_bot), (count, duration_sum) in combos.items():
+        ua = agents[raw]
+        for dimension, value in (
+            ("browser", ua.browser or ""),
+            ("os", ua.os or ""),
+            ("device_type", str(ua.device_type)),
+            ("client_type", str(ua.client_type)),
+            ("library", ua.library),
+            ("country", country or ""),
+            ("consumer", consumer),
+        ):
+            if value is None:
+                continue
+            dim_key = (hour, dimension, value[:256], status, is_bot)
+            dim = dims.get(dim_key)
+            if dim is None:
+                dims[dim_key] = [count, duration_sum]
+            else:
+                dim[0] += count
+                dim[1] += duration_sum
     base = {"project_id": project_id}
     batch = repository.RollupRows(
         minute=[
