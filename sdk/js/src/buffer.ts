@@ -76,12 +76,38 @@ export class Stats {
 }
 
 /**
- * A bounded FIFO (by count and bytes) that drops its oldest entries. It holds each event already
- * serialised: one string per event instead of an object graph keeps the garbage collector's work
- * (events live until the next flush, long enough to be promoted) small.
+ * One captured request as the request path leaves it: a plain object of fixed shape (every field
+ * always present, `undefined` when absent) holding only values the request already had. The
+ * sender turns it into a `LogEvent` (full URL, ISO timestamp, id, truncation) and serialises it
+ * once, off the request path, just before its first send; retries reuse that serialisation.
+ */
+export interface Captured {
+  /** The path and query when `host` is set, else the full URL. */
+  url: string;
+  host: string | undefined;
+  https: boolean;
+  method: string;
+  status_code: number;
+  duration: number;
+  /** `performance.now()` when the request started, or NaN when `timestamp` is set. */
+  started: number;
+  timestamp: string | undefined;
+  user_agent: string | undefined;
+  ip_address: string | undefined;
+  route: string | undefined;
+  consumer: string | undefined;
+  consumer_name: string | undefined;
+  request_size: number | undefined;
+  response_size: number | undefined;
+  exception: string | undefined;
+}
+
+/**
+ * A bounded FIFO (by count and estimated bytes) that drops its oldest entries. Pushing is O(1)
+ * and allocation-free: a preallocated ring of slots.
  */
 export class EventBuffer {
-  private items: Array<string | undefined>;
+  private items: Array<Captured | undefined>;
   private sizes: Float64Array;
   private head = 0;
   private count = 0;
@@ -95,7 +121,7 @@ export class EventBuffer {
     private readonly maxBytes: number,
     private readonly stats: Stats,
   ) {
-    this.items = new Array<string | undefined>(maxItems);
+    this.items = new Array<Captured | undefined>(maxItems).fill(undefined);
     this.sizes = new Float64Array(maxItems);
   }
 
@@ -123,7 +149,7 @@ export class EventBuffer {
     this.count -= 1;
   }
 
-  push(event: string, size: number): void {
+  push(event: Captured, size: number): void {
     this.stats.produced += 1;
     let dropped = 0;
     if (this.count === this.maxItems) {
@@ -143,8 +169,8 @@ export class EventBuffer {
     if (this.signal !== null && this.count >= this.threshold) this.fire();
   }
 
-  take(max: number): string[] {
-    const out: string[] = [];
+  take(max: number): Captured[] {
+    const out: Captured[] = [];
     while (this.count > 0 && out.length < max) {
       const event = this.items[this.head];
       this.dropOldest();

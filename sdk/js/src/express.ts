@@ -44,7 +44,7 @@ export function whowhywhen(options: WhoWhyWhenOptions = {}, transport?: Transpor
   const middleware = ((req: IncomingMessage, res: ServerResponse, next: Next) => {
     if (client !== null) {
       try {
-        track(client, req, res, { express: true });
+        track(client, req, res, true, false);
       } catch {
         // never break the host
       }

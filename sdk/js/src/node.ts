@@ -45,7 +45,7 @@ export function withWhoWhyWhen<Req extends IncomingMessage, Res extends ServerRe
   const wrapped = function (this: unknown, req: Req, res: Res): unknown {
     if (client !== null) {
       try {
-        track(client, req, res, { defer: true });
+        track(client, req, res, false, true);
       } catch {
         // never break the host
       }

@@ -6,7 +6,7 @@
  * until delivered; new events wait in the bounded buffer meanwhile.
  */
 import { randomUUID } from "node:crypto";
-import type { DropCounts, DropReason, EventBuffer, Stats } from "./buffer.js";
+import type { Captured, DropCounts, DropReason, EventBuffer, Stats } from "./buffer.js";
 import { DROP_REASONS } from "./buffer.js";
 import type { Config } from "./config.js";
 import { keyPrefix, logLimited } from "./log.js";
@@ -19,6 +19,40 @@ const MAX_RAW_BYTES = 9 * 1024 * 1024;
 export const timing = { authReprobeMs: 300_000, rateLimitDefaultMs: 60_000 };
 const RETRY_AFTER_MIN_S = 1;
 const RETRY_AFTER_MAX_S = 3600;
+const MAX_URL = 8192;
+const MAX_UA = 1024;
+const MAX_ROUTE = 2048;
+
+/**
+ * Turn a captured request into its wire form: the event id (made here, once: a retried batch
+ * resends these same strings), the full URL, the ISO timestamp and the length limits. This runs
+ * in the sender's timer callback, never on the request path. `clockOffset` converts a
+ * `performance.now()` reading into epoch milliseconds.
+ */
+export function serialise(event: Captured, clockOffset: number): string {
+  let url = event.host === undefined ? event.url : `${event.https ? "https" : "http"}://${event.host}${event.url}`;
+  if (url.length > MAX_URL) url = url.slice(0, MAX_URL);
+  let userAgent = event.user_agent;
+  if (userAgent !== undefined && userAgent.length > MAX_UA) userAgent = userAgent.slice(0, MAX_UA);
+  let route = event.route;
+  if (route !== undefined && route.length > MAX_ROUTE) route = route.slice(0, MAX_ROUTE);
+  return JSON.stringify({
+    id: randomUUID(),
+    url,
+    method: event.method,
+    status_code: event.status_code,
+    duration: event.duration,
+    timestamp: event.timestamp ?? new Date(Math.round(event.started + clockOffset)).toISOString(),
+    user_agent: userAgent,
+    ip_address: event.ip_address,
+    route,
+    consumer: event.consumer,
+    consumer_name: event.consumer_name,
+    request_size: event.request_size,
+    response_size: event.response_size,
+    exception: event.exception,
+  });
+}
 
 class Batch {
   readonly batchId = randomUUID();
@@ -225,10 +259,20 @@ export class Sender {
     }
   }
 
-  private queueBatch(events: string[]): boolean {
+  private queueBatch(events: Captured[]): boolean {
     const payloads: string[] = [];
-    for (const data of events) {
-      if (Buffer.byteLength(data) > this.config.maxEventBytes) {
+    const clockOffset = Date.now() - performance.now();
+    const limit = this.config.maxEventBytes;
+    for (const event of events) {
+      let data: string;
+      try {
+        data = serialise(event, clockOffset);
+      } catch {
+        this.stats.drop("send_error", 1);
+        continue;
+      }
+      // UTF-8 takes at most 3 bytes per UTF-16 unit: measure only when it could matter.
+      if (data.length * 3 > limit && Buffer.byteLength(data) > limit) {
         this.stats.drop("too_large", 1);
         continue;
       }
