@@ -134,6 +134,40 @@ def collector(host: Host = "127.0.0.1", port: int = 8001, no_migrate: NoMigrate 
     _servers(host, [port], "collector")
 
 
+def _celery(role: str, extra: list[str]) -> None:
+    from whowhywhen.worker.celery_app import create_celery
+
+    settings = get_settings()
+    if not settings.redis_url:
+        typer.echo(
+            f"error: `whowhywhen {role}` needs REDIS_URL; without it `whowhywhen serve` runs "
+            "background tasks in process",
+            err=True,
+        )
+        raise typer.Exit(code=2)
+    configure_logging()
+    try:
+        celery_app = create_celery(settings)
+    except RuntimeError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from exc
+    celery_app.start([role, "--loglevel", "INFO", *extra])
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(help="Worker processes")] = 2,
+) -> None:
+    """Run background tasks from Redis (scale-out mode; needs REDIS_URL and the celery extra)."""
+    _celery("worker", ["--concurrency", str(concurrency)])
+
+
+@app.command()
+def beat() -> None:
+    """Schedule the periodic tasks (compaction, retention) on Redis; run exactly one."""
+    _celery("beat", [])
+
+
 @app.command()
 def migrate() -> None:
     """Create or upgrade the database schema."""
