@@ -21,6 +21,10 @@ QUEUE_SIZE = 256
 class LivePublisher(Protocol):
     async def publish(self, project_id: int, items: Items) -> None: ...
 
+    def listening(self, project_id: int) -> bool:
+        """False when nobody can be reading this project's stream (skip building messages)."""
+        ...
+
 
 class LiveHub(LivePublisher, Protocol):
     def subscribe(
@@ -78,6 +82,9 @@ class InProcessHub:
     def subscribers(self, project_id: int) -> int:
         return len(self._subscribers.get(project_id, ()))
 
+    def listening(self, project_id: int) -> bool:
+        return project_id in self._subscribers
+
     async def close(self) -> None:
         self._subscribers.clear()
 
@@ -94,6 +101,9 @@ class RedisHub:
         import redis.asyncio as redis
 
         self._redis = redis.Redis.from_url(url)
+
+    def listening(self, project_id: int) -> bool:
+        return True  # readers may be in other processes
 
     async def publish(self, project_id: int, items: Items) -> None:
         try:

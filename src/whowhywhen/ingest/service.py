@@ -395,7 +395,8 @@ class IngestService:
             )
         stored_ids = await repository.insert_request_logs(session, project_id, rows)
         if stored_ids:
-            batch, learnt.live = _rollups(project_id, rows, stored_ids, events)
+            live = self.live is not None and self.live.listening(project_id)
+            batch, learnt.live = _rollups(project_id, rows, stored_ids, events, live=live)
             await repository.add_rollups(session, batch)
         return len(stored_ids)
 
@@ -412,6 +413,8 @@ def _rollups(
     rows: list[dict[str, Any]],
     stored: set[Any],
     events: list[EnrichedEvent],
+    *,
+    live: bool = True,
 ) -> tuple[repository.RollupRows, list[dict[str, Any]]]:
     """Aggregate the stored rows of a batch per rollup key, sorted by key; also the live items.
 
@@ -426,7 +429,7 @@ def _rollups(
     registers: dict[tuple[datetime, int], int] = {}
     combos: dict[tuple[datetime, str, str | None, str | None, int, bool], list[float]] = {}
     agents: dict[str, UserAgentInfo] = {}
-    live: list[dict[str, Any]] = []
+    items: list[dict[str, Any]] = []
     for row, event in zip(rows, events, strict=True):
         if row["event_id"] not in stored:
             continue
@@ -469,7 +472,9 @@ def _rollups(
             slot, rank = register_of(row["ip"])
             if rank > registers.get((hour, slot), 0):
                 registers[(hour, slot)] = rank
-        live.append(
+        if not live:
+            continue
+        items.append(
             {
                 "event_id": str(row["event_id"]),
                 "timestamp": timestamp.isoformat(),
@@ -569,4 +574,4 @@ def _rollups(
             for (bucket, slot), value in sorted(registers.items())
         ],
     )
-    return batch, live
+    return batch, items
