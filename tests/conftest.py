@@ -33,14 +33,19 @@ BACKENDS = ["sqlite", "postgresql"]
 
 
 def pytest_report_header() -> list[str]:
+    lines = []
     if POSTGRES_URL:
-        return [f"databases: SQLite and PostgreSQL ({POSTGRES_URL})"]
-    return [
-        "!" * 78,
-        "databases: SQLite ONLY. The PostgreSQL half of the suite is SKIPPED because",
-        "WHOWHYWHEN_TEST_POSTGRES_URL is not set (CI sets it through .ci/run).",
-        "!" * 78,
-    ]
+        lines.append(f"databases: SQLite and PostgreSQL ({POSTGRES_URL})")
+    else:
+        lines += [
+            "!" * 78,
+            "databases: SQLite ONLY. The PostgreSQL half of the suite is SKIPPED because",
+            "WHOWHYWHEN_TEST_POSTGRES_URL is not set (CI sets it through .ci/run).",
+            "!" * 78,
+        ]
+    if not os.environ.get("WHOWHYWHEN_TEST_REDIS_URL"):
+        lines.append("Redis: the Celery worker test is SKIPPED (set WHOWHYWHEN_TEST_REDIS_URL).")
+    return lines
 
 
 def _pg_url(database: str) -> str:
