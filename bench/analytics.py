@@ -274,9 +274,12 @@ async def run(args: argparse.Namespace, settings: Settings) -> None:
         else:
             project_id, _ = await fill(db, settings, args.events, args.days)
         if db.dialect == "postgresql":
+            # VACUUM as autovacuum would after the compaction's mass DELETEs (it is off on some
+            # shared boxes): otherwise the minute tables are 99 % dead rows and every read of
+            # the recent hours scans them all.
             async with db.engine.connect() as conn:
-                await conn.execute(sa.text("ANALYZE"))
-                await conn.commit()
+                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                await conn.execute(sa.text("VACUUM ANALYZE"))
         async with db.session() as s:
             project = await s.get(Project, project_id)
         assert project is not None

@@ -13,6 +13,9 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from whowhywhen.analytics.schemas import Filters, SortField, SortOrder
 from whowhywhen.kit.sql import insert
@@ -39,6 +42,32 @@ from whowhywhen.models import (
     UniqueIpHour,
     UserAgent,
 )
+from whowhywhen.models.base import UTCDateTime
+
+
+class _HourFloor(FunctionElement[datetime]):
+    """A UTC timestamp floored to its UTC hour."""
+
+    type = UTCDateTime()
+    inherit_cache = True
+    name = "hour_floor"
+
+
+@compiles(_HourFloor)
+def _hour_floor_sqlite(element: _HourFloor, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"strftime('%Y-%m-%d %H:00:00.000000', {compiler.process(element.clauses, **kw)})"
+
+
+@compiles(_HourFloor, "postgresql")
+def _hour_floor_pg(element: _HourFloor, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"date_trunc('hour', {compiler.process(element.clauses, **kw)}, 'UTC')"
+
+
+def _column(t: sa.Table, name: str, hour_buckets: bool) -> Any:
+    """A column of a rollup table; minute buckets floored to the hour with `hour_buckets`."""
+    if hour_buckets and name == "bucket" and t.name.endswith("_minute"):
+        return _HourFloor(t.c.bucket).label("bucket")
+    return t.c[name]
 
 
 def _t(model: Any) -> sa.Table:
@@ -97,19 +126,33 @@ def _union(
     tables: Sequence[sa.Table],
     columns: Sequence[str],
     where: Any,
+    hour_buckets: bool = False,
 ) -> sa.Subquery:
-    parts = [sa.select(*(t.c[name] for name in columns)).where(*where(t)) for t in tables]
+    parts = [
+        sa.select(*(_column(t, name, hour_buckets) for name in columns)).where(*where(t))
+        for t in tables
+    ]
     return sa.union_all(*parts).subquery("u")
 
 
 def facts(
-    project_id: int, start: datetime, end: datetime, filters: Filters, group: Sequence[str]
+    project_id: int,
+    start: datetime,
+    end: datetime,
+    filters: Filters,
+    group: Sequence[str],
+    *,
+    hour_buckets: bool = False,
 ) -> sa.Select[Any]:
-    """(group…, count, duration_sum, duration_max) summed over the three rollup levels."""
+    """(group…, count, duration_sum, duration_max) summed over the three rollup levels.
+
+    With `hour_buckets`, minute buckets are floored to the UTC hour before grouping (rows are
+    still selected by their minute)."""
     u = _union(
         FACTS,
         [*group, "count", "duration_sum", "duration_max"],
         lambda t: _rollup_where(t, project_id, start, end, filters),
+        hour_buckets,
     )
     keys = [u.c[name] for name in group]
     return sa.select(
@@ -126,8 +169,9 @@ def histogram(
     *,
     coarse: bool = False,
     hour_floor: datetime | None = None,
+    hour_buckets: bool = False,
 ) -> sa.Select[Any]:
-    """(group…, bin, count) for the range.
+    """(group…, bin, count) for the range (`hour_buckets` as in `facts`).
 
     Minute rows not yet compacted always count. Without filters and grouped at most by bucket,
     the rest comes from the per-project histograms: with `coarse`, the day copies only; else
@@ -140,7 +184,7 @@ def histogram(
     minute = HISTOGRAMS[0]
 
     def part(t: sa.Table, lo: datetime, hi: datetime) -> sa.Select[Any]:
-        return sa.select(*(t.c[name] for name in columns)).where(
+        return sa.select(*(_column(t, name, hour_buckets) for name in columns)).where(
             *_rollup_where(t, project_id, lo, hi, filters)
         )
 
@@ -163,7 +207,12 @@ def histogram(
         parts = [part(minute, start, end), part(ENDPOINT_HISTOGRAM_DAY, start, end)]
         u = sa.union_all(*parts).subquery("u")
     else:
-        u = _union(HISTOGRAMS, columns, lambda t: _rollup_where(t, project_id, start, end, filters))
+        u = _union(
+            HISTOGRAMS,
+            columns,
+            lambda t: _rollup_where(t, project_id, start, end, filters),
+            hour_buckets,
+        )
     keys = [u.c[name] for name in [*group, "bin"]]
     return sa.select(*keys, sa.func.sum(u.c.count)).group_by(*keys)
 
@@ -512,3 +561,97 @@ def prune_raw(project_id: int, before: datetime, limit: int) -> Any:
 def project_settings() -> sa.Select[Any]:
     p = _t(Project)
     return sa.select(p.c.id, p.c.timezone, p.c.retention_days).order_by(p.c.id)
+
+
+# -- one statement per route -----------------------------------------------------------------
+
+
+def _int(value: int) -> Any:
+    return sa.literal_column(str(value), sa.Integer)
+
+
+def _zero() -> Any:
+    return sa.cast(sa.literal_column("0"), sa.Float)
+
+
+def summary(
+    project_id: int,
+    periods: Sequence[tuple[datetime, datetime]],
+    filters: Filters,
+    *,
+    coarse: bool,
+    hour_floor: datetime | None,
+    unique_ips: bool,
+) -> sa.CompoundSelect[Any]:
+    """Everything a summary reads, for each period, in one statement.
+
+    Rows are (kind, period, a, b, n, s, m): kind 0 facts (a status code, b is-bot, n count,
+    s duration sum, m duration max), kind 1 histogram bins (a bin, n count), kind 2 unique-IP
+    registers (a slot, n rank).
+    """
+    parts: list[sa.Select[Any]] = []
+    for i, (start, end) in enumerate(periods):
+        f = facts(project_id, start, end, filters, ["status_code", "is_bot"]).subquery(f"f{i}")
+        status, is_bot, count, total, top = list(f.c)
+        parts.append(
+            sa.select(
+                _int(0).label("kind"),
+                _int(i).label("period"),
+                status.label("a"),
+                sa.cast(is_bot, sa.Integer).label("b"),
+                count.label("n"),
+                total.label("s"),
+                top.label("m"),
+            )
+        )
+        h = histogram(
+            project_id, start, end, filters, [], coarse=coarse, hour_floor=hour_floor
+        ).subquery(f"h{i}")
+        bin_index, count = list(h.c)
+        parts.append(sa.select(_int(1), _int(i), bin_index, _int(0), count, _zero(), _zero()))
+        if unique_ips:
+            r = unique_ip_registers(project_id, start, end).subquery(f"r{i}")
+            slot, value = list(r.c)
+            parts.append(sa.select(_int(2), _int(i), slot, _int(0), value, _zero(), _zero()))
+    return sa.union_all(*parts)
+
+
+def facts_and_bins(
+    project_id: int,
+    start: datetime,
+    end: datetime,
+    filters: Filters,
+    key: str,
+    *,
+    coarse: bool,
+    hour_floor: datetime | None,
+    hour_buckets: bool = False,
+) -> sa.CompoundSelect[Any]:
+    """Facts per (key, status code) and histogram bins per key in one statement: rows
+    (kind, key, a, n, s, m), kind 0 facts (a status code), kind 1 bins (a bin)."""
+    f = facts(
+        project_id, start, end, filters, [key, "status_code"], hour_buckets=hour_buckets
+    ).subquery("f")
+    f_key, status, count, total, top = list(f.c)
+    h = histogram(
+        project_id,
+        start,
+        end,
+        filters,
+        [key],
+        coarse=coarse,
+        hour_floor=hour_floor,
+        hour_buckets=hour_buckets,
+    ).subquery("h")
+    h_key, bin_index, h_count = list(h.c)
+    return sa.union_all(
+        sa.select(
+            _int(0).label("kind"),
+            f_key.label("key"),
+            status.label("a"),
+            count.label("n"),
+            total.label("s"),
+            top.label("m"),
+        ),
+        sa.select(_int(1), h_key, bin_index, h_count, _zero(), _zero()),
+    )

@@ -21,6 +21,23 @@ class RollupMinute(SQLModel, table=True):
     """Requests per project, minute, endpoint, status code and bot-or-not."""
 
     __tablename__ = "rollups_minute"
+    # Covering (project_id, bucket) index: range reads are index-only scans on PostgreSQL,
+    # whatever dead rows the compaction"s DELETEs left in the heap.
+    __table_args__ = (
+        sa.Index(
+            "ix_rollups_minute_project_id_bucket",
+            "project_id",
+            "bucket",
+            postgresql_include=[
+                "endpoint_id",
+                "status_code",
+                "is_bot",
+                "count",
+                "duration_sum",
+                "duration_max",
+            ],
+        ),
+    )
 
     project_id: int = Field(sa_column=_project_fk())
     bucket: datetime = Field(sa_type=UTCDateTime, primary_key=True)
@@ -36,6 +53,16 @@ class LatencyHistogramMinute(SQLModel, table=True):
     """Counts per log-spaced latency bin for the same key as `rollups_minute` (mergeable)."""
 
     __tablename__ = "latency_histograms_minute"
+    # Covering (project_id, bucket) index: range reads are index-only scans on PostgreSQL,
+    # whatever dead rows the compaction"s DELETEs left in the heap.
+    __table_args__ = (
+        sa.Index(
+            "ix_latency_histograms_minute_project_id_bucket",
+            "project_id",
+            "bucket",
+            postgresql_include=["endpoint_id", "status_code", "is_bot", "bin", "count"],
+        ),
+    )
 
     project_id: int = Field(sa_column=_project_fk())
     bucket: datetime = Field(sa_type=UTCDateTime, primary_key=True)

@@ -18,6 +18,16 @@ class UniqueIpHour(SQLModel, table=True):
     """One HyperLogLog register (max leading-zero rank) per project, UTC hour and slot."""
 
     __tablename__ = "unique_ip_registers_hour"
+    # Covering (project_id, bucket) index: range reads are index-only scans on PostgreSQL,
+    # whatever dead rows the compaction"s DELETEs left in the heap.
+    __table_args__ = (
+        sa.Index(
+            "ix_unique_ip_registers_hour_project_id_bucket",
+            "project_id",
+            "bucket",
+            postgresql_include=["slot", "value"],
+        ),
+    )
 
     project_id: int = Field(sa_column=_project_fk())
     bucket: datetime = Field(sa_type=UTCDateTime, primary_key=True)
