@@ -158,17 +158,9 @@ async def create_token(
     settings: SettingsDep,
 ) -> schemas.Token:
     """Sign in with the OAuth2 password form (`username` = email); 2FA users get a challenge."""
-    result = await auth.sign_in(
-        session,
-        email=form.username,
-        password=form.password,
-        client=client,
-        link_token=request.cookies.get(LINK_COOKIE),
+    return await _password_sign_in(
+        form.username, form.password, session, auth, client, response, request, settings
     )
-    await session.commit()
-    if request.cookies.get(LINK_COOKIE):
-        response.delete_cookie(LINK_COOKIE, path="/")
-    return token_answer(result, response, settings)
 
 
 @router.post("/login")
@@ -182,15 +174,27 @@ async def login(
     settings: SettingsDep,
 ) -> schemas.Token:
     """Sign in with JSON `{email, password}`; the same answers as /dashauth/token."""
+    return await _password_sign_in(
+        body.email, body.password, session, auth, client, response, request, settings
+    )
+
+
+async def _password_sign_in(
+    email: str,
+    password: str,
+    session: DbSession,
+    auth: Auth,
+    client: ClientInfo,
+    response: Response,
+    request: Request,
+    settings: SettingsDep,
+) -> schemas.Token:
+    link_token = request.cookies.get(LINK_COOKIE)
     result = await auth.sign_in(
-        session,
-        email=body.email,
-        password=body.password,
-        client=client,
-        link_token=request.cookies.get(LINK_COOKIE),
+        session, email=email, password=password, client=client, link_token=link_token
     )
     await session.commit()
-    if request.cookies.get(LINK_COOKIE):
+    if link_token:
         response.delete_cookie(LINK_COOKIE, path="/")
     return token_answer(result, response, settings)
 
