@@ -96,18 +96,6 @@ class StoreOutcome:
     duplicates: int
 
 
-@dataclass
-class IngestMetrics:
-    """Collector outcomes since start (COL-12); per-project totals live in `ingest_outcomes`."""
-
-    accepted: int = 0
-    duplicates: int = 0
-    rejected: Counter[str] = field(default_factory=Counter)
-    rate_limited: int = 0
-    shed: int = 0
-    unavailable: int = 0
-
-
 def is_unavailable(exc: BaseException) -> bool:
     """True for errors that mean the database cannot be reached right now."""
     if isinstance(exc, OperationalError | PoolTimeout | OSError | TimeoutError):
@@ -139,7 +127,6 @@ class IngestService:
         self.buckets = TokenBuckets(settings.rate_limit_per_second, settings.rate_limit_burst)
         self.pipeline: PipelineContext = build_context()
         self.dims = DimensionCache()
-        self.metrics = IngestMetrics()
         self._write_lock = asyncio.Lock() if db.dialect == "sqlite" else None
         self._inflight = 0
         self._auth_failures = MovingWindowRateLimiter(MemoryStorage())
@@ -150,7 +137,6 @@ class IngestService:
     def admit(self) -> None:
         """Shed load beyond the in-flight cap at once instead of queueing without bound."""
         if self._inflight >= self.settings.max_inflight_requests:
-            self.metrics.shed += 1
             raise ServiceUnavailable("the collector is at capacity; retry shortly", retry_after=1)
         self._inflight += 1
 
@@ -173,7 +159,6 @@ class IngestService:
             raise
 
     def _unavailable(self) -> ServiceUnavailable:
-        self.metrics.unavailable += 1
         return ServiceUnavailable(
             "storage is temporarily unavailable; retry later",
             retry_after=RETRY_AFTER_UNAVAILABLE,
@@ -199,14 +184,12 @@ class IngestService:
 
         wait = self.buckets.take(principal.key_id, max(checked.size, 1))
         if wait:
-            self.metrics.rate_limited += 1
             raise RateLimited(
                 f"over this key's rate of {self.settings.rate_limit_per_second:g} events/s",
                 retry_after=retry_after_seconds(wait),
             )
         batch_id, incoming, rejected = checked.batch_id, checked.events, checked.rejected
         sdk_dropped = checked.sdk_dropped
-        self.metrics.rejected.update(r.field or "event" for r in rejected)
         if single and rejected:
             problem = rejected[0]
             raise UnprocessableEntity(
@@ -218,8 +201,6 @@ class IngestService:
         outcome = await self._store(
             principal, batch_id, enriched, received_at, len(rejected), sdk_dropped
         )
-        self.metrics.accepted += outcome.stored
-        self.metrics.duplicates += outcome.duplicates
         return IngestResult(
             accepted=outcome.stored + outcome.duplicates,
             duplicates=outcome.duplicates,
