@@ -12,15 +12,20 @@ from collections.abc import Iterable, Mapping
 
 PRECISION = 10
 SLOTS = 1 << PRECISION
-_REST_BITS = 64 - PRECISION
-_REST_MASK = (1 << _REST_BITS) - 1
+REST_BITS = 64 - PRECISION
+_REST_MASK = (1 << REST_BITS) - 1
 
 
 def register_of(value: str) -> tuple[int, int]:
-    """(slot, rank) of a value: the slot from the hash's top bits, the rank of the rest."""
-    hashed = int.from_bytes(hashlib.blake2b(value.encode(), digest_size=8).digest(), "big")
+    """(slot, rank) of a value: the slot from the hash's top bits, the rank of the rest.
+
+    The hash is the first 64 bits of MD5, which PostgreSQL computes too: the collector derives
+    the same registers in SQL there (`whowhywhen.ingest.repository.copy_events`).
+    """
+    digest = hashlib.md5(value.encode(), usedforsecurity=False).digest()
+    hashed = int.from_bytes(digest[:8], "big")
     rest = hashed & _REST_MASK
-    return hashed >> _REST_BITS, _REST_BITS - rest.bit_length() + 1
+    return hashed >> REST_BITS, REST_BITS - rest.bit_length() + 1
 
 
 def registers(values: Iterable[str]) -> dict[int, int]:

@@ -11,7 +11,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from whowhywhen.kit.sql import as_columns, insert, pg_unnest_insert
+from whowhywhen.analytics.hll import PRECISION, REST_BITS
+from whowhywhen.ingest.rollups import DIMENSION_VALUE_MAX, RollupRows
+from whowhywhen.kit.histogram import LOG_GAMMA, MIN_BIN, MIN_MS
+from whowhywhen.kit.sql import insert
 from whowhywhen.models import (
     Bot,
     BotRollupHour,
@@ -52,91 +55,6 @@ REQUEST_LOG_COLUMNS = (
     "exception",
 )
 _ROLLUP_KEY = ["project_id", "bucket", "endpoint_id", "status_code", "is_bot"]
-_PG_ADD_ROLLUPS = pg_unnest_insert(
-    "rollups_minute",
-    {
-        "project_id": "int",
-        "bucket": "timestamptz",
-        "endpoint_id": "int",
-        "status_code": "int",
-        "is_bot": "bool",
-        "count": "int",
-        "duration_sum": "float8",
-        "duration_max": "float8",
-    },
-    conflict=_ROLLUP_KEY,
-    update={
-        "count": "rollups_minute.count + excluded.count",
-        "duration_sum": "rollups_minute.duration_sum + excluded.duration_sum",
-        "duration_max": "greatest(rollups_minute.duration_max, excluded.duration_max)",
-    },
-)
-_PG_ADD_HISTOGRAMS = pg_unnest_insert(
-    "latency_histograms_minute",
-    {
-        "project_id": "int",
-        "bucket": "timestamptz",
-        "endpoint_id": "int",
-        "status_code": "int",
-        "is_bot": "bool",
-        "bin": "int",
-        "count": "int",
-    },
-    conflict=[*_ROLLUP_KEY, "bin"],
-    update={"count": "latency_histograms_minute.count + excluded.count"},
-)
-_PG_ADD_DIMENSIONS = pg_unnest_insert(
-    "dimension_rollups_hour",
-    {
-        "project_id": "int",
-        "bucket": "timestamptz",
-        "dimension": "text",
-        "value": "text",
-        "status_code": "int",
-        "is_bot": "bool",
-        "count": "int",
-        "duration_sum": "float8",
-    },
-    conflict=["project_id", "bucket", "dimension", "value", "status_code", "is_bot"],
-    update={
-        "count": "dimension_rollups_hour.count + excluded.count",
-        "duration_sum": "dimension_rollups_hour.duration_sum + excluded.duration_sum",
-    },
-)
-_PG_ADD_BOTS = pg_unnest_insert(
-    "bot_rollups_hour",
-    {
-        "project_id": "int",
-        "bucket": "timestamptz",
-        "bot_id": "int",
-        "endpoint_id": "int",
-        "status_code": "int",
-        "count": "int",
-        "last_seen": "timestamptz",
-    },
-    conflict=["project_id", "bucket", "bot_id", "endpoint_id", "status_code"],
-    update={
-        "count": "bot_rollups_hour.count + excluded.count",
-        "last_seen": "greatest(bot_rollups_hour.last_seen, excluded.last_seen)",
-    },
-)
-_PG_ADD_UNIQUE_IPS = pg_unnest_insert(
-    "unique_ip_registers_hour",
-    {"project_id": "int", "bucket": "timestamptz", "slot": "int", "value": "int"},
-    conflict=["project_id", "bucket", "slot"],
-    update={"value": "greatest(unique_ip_registers_hour.value, excluded.value)"},
-)
-
-
-@dataclass(slots=True)
-class RollupRows:
-    """Everything a batch adds to the rollups, aggregated in Python and sorted by key."""
-
-    minute: list[dict[str, Any]]
-    histograms: list[dict[str, Any]]
-    dimensions: list[dict[str, Any]]
-    bots: list[dict[str, Any]]
-    unique_ips: list[dict[str, Any]]
 
 
 def _dialect(session: AsyncSession) -> str:
@@ -257,38 +175,130 @@ async def mark_project_bots(
 
 _STAGE = "ingest_stage"
 _COLUMN_LIST = ", ".join(REQUEST_LOG_COLUMNS)
-_CREATE_STAGE = (
+_CREATE_STAGE = sa.text(
     f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} "
     "(LIKE request_logs INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
 )
-_FROM_STAGE = sa.text(
-    f"INSERT INTO request_logs ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM {_STAGE} "  # noqa: S608
-    "ON CONFLICT (project_id, event_id) DO NOTHING RETURNING event_id"
+
+_HOUR = "date_trunc('hour', s.timestamp, 'UTC')"
+_IS_BOT = "(s.bot_id IS NOT NULL)"
+_BIN = (
+    f"CASE WHEN s.duration_ms <= CAST('{MIN_MS!r}' AS float8) THEN {MIN_BIN} "
+    f"ELSE CAST(floor(ln(s.duration_ms) / CAST('{LOG_GAMMA!r}' AS float8)) AS int) END"
+)
+# register_of in SQL: the first 64 bits of md5(ip); the slot is the top PRECISION bits, the rank
+# the position of the first 1 in the other REST_BITS (REST_BITS + 1 when they are all zero).
+_HASH = "CAST('x' || left(md5(s.ip), 16) AS bit(64))"
+_SLOT = f"CAST(CAST(substring({_HASH} FROM 1 FOR {PRECISION}) AS bit({PRECISION})) AS int)"
+_RANK = (
+    f"coalesce(nullif(position(B'1' IN substring({_HASH} FROM {PRECISION + 1})), 0), "
+    f"{REST_BITS + 1})"
+)
+
+_PG_STORE_EVENTS = sa.text(
+    f"""
+WITH stored AS (
+    INSERT INTO request_logs ({_COLUMN_LIST})
+    SELECT {_COLUMN_LIST} FROM {_STAGE}
+    ON CONFLICT (project_id, event_id) DO NOTHING
+    RETURNING event_id, project_id, timestamp, endpoint_id, status_code, bot_id, duration_ms,
+              ip, country, consumer, user_agent_id
+), minute AS (
+    INSERT INTO rollups_minute AS r
+        (project_id, bucket, endpoint_id, status_code, is_bot, count, duration_sum, duration_max)
+    SELECT s.project_id, date_trunc('minute', s.timestamp, 'UTC'), s.endpoint_id,
+           s.status_code, {_IS_BOT}, count(*), sum(s.duration_ms), max(s.duration_ms)
+    FROM stored s GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
+    ON CONFLICT (project_id, bucket, endpoint_id, status_code, is_bot) DO UPDATE SET
+        count = r.count + excluded.count,
+        duration_sum = r.duration_sum + excluded.duration_sum,
+        duration_max = greatest(r.duration_max, excluded.duration_max)
+), histograms AS (
+    INSERT INTO latency_histograms_minute AS r
+        (project_id, bucket, endpoint_id, status_code, is_bot, bin, count)
+    SELECT s.project_id, date_trunc('minute', s.timestamp, 'UTC'), s.endpoint_id,
+           s.status_code, {_IS_BOT}, {_BIN}, count(*)
+    FROM stored s GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6
+    ON CONFLICT (project_id, bucket, endpoint_id, status_code, is_bot, bin) DO UPDATE SET
+        count = r.count + excluded.count
+), combos AS (
+    SELECT s.project_id, {_HOUR} AS bucket, coalesce(s.user_agent_id, 0) AS ua_id,
+           s.country, s.consumer, s.status_code, {_IS_BOT} AS is_bot,
+           count(*) AS count, sum(s.duration_ms) AS duration_sum
+    FROM stored s GROUP BY 1, 2, 3, 4, 5, 6, 7
+), dimensions AS (
+    INSERT INTO dimension_rollups_hour AS r
+        (project_id, bucket, dimension, value, status_code, is_bot, count, duration_sum)
+    SELECT c.project_id, c.bucket, d.dimension, left(d.value, {DIMENSION_VALUE_MAX}),
+           c.status_code, c.is_bot, sum(c.count), sum(c.duration_sum)
+    FROM combos c
+    JOIN unnest(
+        CAST(:ua_id AS int[]), CAST(:ua_browser AS text[]), CAST(:ua_os AS text[]),
+        CAST(:ua_device_type AS text[]), CAST(:ua_client_type AS text[]),
+        CAST(:ua_library AS text[])
+    ) AS ua (id, browser, os, device_type, client_type, library) ON ua.id = c.ua_id
+    CROSS JOIN LATERAL (VALUES
+        ('browser', coalesce(ua.browser, '')), ('os', coalesce(ua.os, '')),
+        ('device_type', ua.device_type), ('client_type', ua.client_type),
+        ('library', ua.library), ('country', coalesce(c.country, '')),
+        ('consumer', c.consumer)
+    ) AS d (dimension, value)
+    WHERE d.value IS NOT NULL
+    GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6
+    ON CONFLICT (project_id, bucket, dimension, value, status_code, is_bot) DO UPDATE SET
+        count = r.count + excluded.count,
+        duration_sum = r.duration_sum + excluded.duration_sum
+), bots AS (
+    INSERT INTO bot_rollups_hour AS r
+        (project_id, bucket, bot_id, endpoint_id, status_code, count, last_seen)
+    SELECT s.project_id, {_HOUR}, s.bot_id, s.endpoint_id, s.status_code, count(*),
+           max(s.timestamp)
+    FROM stored s WHERE s.bot_id IS NOT NULL
+    GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
+    ON CONFLICT (project_id, bucket, bot_id, endpoint_id, status_code) DO UPDATE SET
+        count = r.count + excluded.count,
+        last_seen = greatest(r.last_seen, excluded.last_seen)
+), unique_ips AS (
+    INSERT INTO unique_ip_registers_hour AS r (project_id, bucket, slot, value)
+    SELECT s.project_id, {_HOUR}, {_SLOT}, max({_RANK})
+    FROM stored s WHERE s.ip IS NOT NULL AND s.ip <> ''
+    GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+    ON CONFLICT (project_id, bucket, slot) DO UPDATE SET
+        value = greatest(r.value, excluded.value)
+)
+SELECT event_id FROM stored
+"""  # noqa: S608 - identifiers and constants are ours; values are bound parameters
 )
 
 
-async def _copy_request_logs(session: AsyncSession, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
-    """PostgreSQL: COPY the batch into a per-connection staging table (binary, no per-value
-    array encoding), then one INSERT … SELECT that skips event ids already stored."""
-    await session.execute(sa.text(_CREATE_STAGE))  # also opens the transaction COPY joins
+async def copy_events(
+    session: AsyncSession, records: list[tuple[Any, ...]], agents: dict[str, list[Any]]
+) -> set[uuid.UUID]:
+    """PostgreSQL: store a batch's raw rows and every rollup they add; returns the ids stored.
+
+    The rows go by binary COPY into a per-connection staging table (no per-value array
+    encoding); then one statement inserts those whose event id the project does not have yet and
+    aggregates exactly those into the rollup tables (`whowhywhen.ingest.rollups` describes the
+    aggregation; `agents` are its `agent_columns`). Rollup rows are inserted in key order, so
+    concurrent batches lock them in one order (no deadlocks).
+    """
+    await session.execute(_CREATE_STAGE)  # also opens the transaction COPY joins
     connection = await session.connection()
     raw = await connection.get_raw_connection()
     driver: Any = raw.driver_connection
-    records = [tuple(row[name] for name in REQUEST_LOG_COLUMNS) for row in rows]
     await driver.copy_records_to_table(_STAGE, records=records, columns=REQUEST_LOG_COLUMNS)
-    result = await session.execute(_FROM_STAGE)
+    result = await session.execute(_PG_STORE_EVENTS, agents)
     return set(result.scalars())
 
 
 async def insert_request_logs(
     session: AsyncSession, project_id: int, rows: list[dict[str, Any]]
 ) -> set[uuid.UUID]:
-    """Insert raw rows, skipping event ids the project already has; returns the ids stored."""
+    """SQLite: insert raw rows, skipping event ids the project already has; returns the ids
+    stored. Writers are serialised by the service, so "look up, then insert the rest" is exact.
+    """
     if not rows:
         return set()
-    if _dialect(session) == "postgresql":
-        return await _copy_request_logs(session, rows)
-    # SQLite: writers are serialised by the service, so "look up, then insert the rest" is exact.
     table = RequestLog.__table__  # type: ignore[attr-defined]
     existing = set(
         (
@@ -310,22 +320,8 @@ async def insert_request_logs(
 
 
 async def add_rollups(session: AsyncSession, batch: RollupRows) -> None:
-    """Merge a batch's rollups (minute, histogram bins, dimensions, bots, IP registers) into the
-    stored ones: one statement per table.
-
-    Callers pass rows sorted by key, so concurrent batches lock rows in one order (no deadlocks).
-    """
-    if _dialect(session) == "postgresql":
-        for statement, rows in (
-            (_PG_ADD_ROLLUPS, batch.minute),
-            (_PG_ADD_HISTOGRAMS, batch.histograms),
-            (_PG_ADD_DIMENSIONS, batch.dimensions),
-            (_PG_ADD_BOTS, batch.bots),
-            (_PG_ADD_UNIQUE_IPS, batch.unique_ips),
-        ):
-            if rows:
-                await session.execute(statement, as_columns(rows, rows[0]))
-        return
+    """SQLite: merge a batch's rollups (minute, histogram bins, dimensions, bots, IP registers)
+    into the stored ones, one statement per table."""
     await _sqlite_merge(
         session,
         RollupMinute.__table__,  # type: ignore[attr-defined]

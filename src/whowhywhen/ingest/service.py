@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,7 +22,6 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from whowhywhen.analytics.hll import register_of
 from whowhywhen.analytics.live import LivePublisher
 from whowhywhen.api_key.service import KeyAuthenticator, KeyPrincipal
 from whowhywhen.config import Settings
@@ -35,7 +33,7 @@ from whowhywhen.exceptions import (
     ServiceUnavailable,
     UnprocessableEntity,
 )
-from whowhywhen.ingest import repository
+from whowhywhen.ingest import repository, rollups
 from whowhywhen.ingest.pipeline import (
     EnrichedEvent,
     PipelineContext,
@@ -50,9 +48,8 @@ from whowhywhen.ingest.schemas import (
     TooManyEvents,
     check_body,
 )
-from whowhywhen.kit.histogram import bin_of
 from whowhywhen.kit.rate_limit import TokenBuckets, retry_after_seconds
-from whowhywhen.kit.time import floor_day, floor_minute, utc_now
+from whowhywhen.kit.time import floor_day, utc_now
 from whowhywhen.models import Bot
 
 log = logging.getLogger(__name__)
@@ -288,11 +285,13 @@ class IngestService:
             bot_ids.update(learnt.bots)
 
         ua_keys: dict[str, str] = {}
+        parsed: dict[str, UserAgentInfo] = {}  # each distinct user agent of the batch
         missing_uas: dict[str, repository.UserAgentRow] = {}
         for e in events:
             raw = e.ua.raw
             if raw and raw not in ua_keys:
                 key = ua_keys[raw] = ua_key(raw)
+                parsed[raw] = e.ua
                 if key not in dims.user_agents and key not in missing_uas:
                     ua = e.ua
                     missing_uas[key] = repository.UserAgentRow(
@@ -339,47 +338,69 @@ class IngestService:
             await repository.mark_project_bots(session, project_id, new_project_bots)
             learnt.project_bots = {(project_id, b) for b in new_project_bots}
 
-        rows = []
+        records: list[tuple[Any, ...]] = []
+        append = records.append
         for e in events:
             s = e.source
             endpoint_key = (s.method, e.route)
             endpoint_id = endpoint_ids.get(endpoint_key)
             if endpoint_id is None:
                 endpoint_id = dims.endpoints[(project_id, *endpoint_key)]
-            rows.append(
-                {
-                    "project_id": project_id,
-                    "event_id": s.event_id,
-                    "timestamp": s.timestamp,
-                    "received_at": received_at,
-                    "method": s.method,
-                    "url": s.url,
-                    "host": e.host,
-                    "path": e.path,
-                    "query_params": orjson.dumps(e.query_params).decode()
-                    if e.query_params
-                    else None,
-                    "route": e.route,
-                    "endpoint_id": endpoint_id,
-                    "status_code": s.status_code,
-                    "duration_ms": s.duration_ms,
-                    "request_size": s.request_size,
-                    "response_size": s.response_size,
-                    "ip": e.ip,
-                    "country": e.country,
-                    "user_agent_id": ua_ids[ua_keys[e.ua.raw]] if e.ua.raw else None,
-                    "bot_id": bot_ids[e.ua.bot.name] if e.ua.bot is not None else None,
-                    "consumer": s.consumer,
-                    "consumer_name": s.consumer_name,
-                    "exception": s.exception,
-                }
+            ua = e.ua
+            # In REQUEST_LOG_COLUMNS order.
+            append(
+                (
+                    project_id,
+                    s.event_id,
+                    s.timestamp,
+                    received_at,
+                    s.method,
+                    s.url,
+                    e.host,
+                    e.path,
+                    orjson.dumps(e.query_params).decode() if e.query_params else None,
+                    e.route,
+                    endpoint_id,
+                    s.status_code,
+                    s.duration_ms,
+                    s.request_size,
+                    s.response_size,
+                    e.ip,
+                    e.country,
+                    ua_ids[ua_keys[ua.raw]] if ua.raw else None,
+                    bot_ids[ua.bot.name] if ua.bot is not None else None,
+                    s.consumer,
+                    s.consumer_name,
+                    s.exception,
+                )
             )
+        if self.db.dialect == "postgresql":
+            agents = {ua_ids[ua_keys[raw]]: ua for raw, ua in parsed.items()}
+            stored_ids = await repository.copy_events(
+                session, records, rollups.agent_columns(agents)
+            )
+        else:
+            stored_ids = await self._insert_sqlite(session, project_id, records, events)
+        if stored_ids and self.live is not None and self.live.listening(project_id):
+            learnt.live = _live_items(events, stored_ids)
+        return len(stored_ids)
+
+    async def _insert_sqlite(
+        self,
+        session: AsyncSession,
+        project_id: int,
+        records: list[tuple[Any, ...]],
+        events: list[EnrichedEvent],
+    ) -> set[Any]:
+        rows = [dict(zip(repository.REQUEST_LOG_COLUMNS, r, strict=True)) for r in records]
         stored_ids = await repository.insert_request_logs(session, project_id, rows)
         if stored_ids:
-            live = self.live is not None and self.live.listening(project_id)
-            batch, learnt.live = _rollups(project_id, rows, stored_ids, events, live=live)
+            kept = [i for i, row in enumerate(rows) if row["event_id"] in stored_ids]
+            batch = rollups.aggregate(
+                project_id, [rows[i] for i in kept], [events[i].ua for i in kept]
+            )
             await repository.add_rollups(session, batch)
-        return len(stored_ids)
+        return stored_ids
 
     def _remember(self, learnt: _Learnt) -> None:
         self.dims.bots.update(learnt.bots)
@@ -389,170 +410,29 @@ class IngestService:
         self.dims.trim()
 
 
-def _rollups(
-    project_id: int,
-    rows: list[dict[str, Any]],
-    stored: set[Any],
-    events: list[EnrichedEvent],
-    *,
-    live: bool = True,
-) -> tuple[repository.RollupRows, list[dict[str, Any]]]:
-    """Aggregate the stored rows of a batch per rollup key, sorted by key; also the live items.
-
-    `rows` and `events` are parallel lists. Minute rollups and latency bins are keyed by
-    endpoint, status and bot-or-not; dimension rollups (browser, OS, device type, client type,
-    library, country, consumer), bot rollups and HyperLogLog IP registers are hourly.
-    """
-    totals: dict[tuple[datetime, int, int, bool], list[float]] = {}
-    bins: Counter[tuple[datetime, int, int, bool, int]] = Counter()
-    dims: dict[tuple[datetime, str, str, int, bool], list[float]] = {}
-    bots: dict[tuple[datetime, int, int, int], list[Any]] = {}
-    registers: dict[tuple[datetime, int], int] = {}
-    combos: dict[tuple[datetime, str, str | None, str | None, int, bool], list[float]] = {}
-    agents: dict[str, UserAgentInfo] = {}
-    items: list[dict[str, Any]] = []
-    for row, event in zip(rows, events, strict=True):
-        if row["event_id"] not in stored:
+def _live_items(events: list[EnrichedEvent], stored: set[Any]) -> list[dict[str, Any]]:
+    """What the live tail shows of each stored event of a batch."""
+    items = []
+    for e in events:
+        s = e.source
+        if s.event_id not in stored:
             continue
-        timestamp: datetime = row["timestamp"]
-        status = row["status_code"]
-        is_bot = row["bot_id"] is not None
-        key = (floor_minute(timestamp), row["endpoint_id"], status, is_bot)
-        duration = row["duration_ms"]
-        total = totals.get(key)
-        if total is None:
-            totals[key] = [1, duration, duration]
-        else:
-            total[0] += 1
-            total[1] += duration
-            if duration > total[2]:
-                total[2] = duration
-        bins[(*key, bin_of(duration))] += 1
-
-        hour = timestamp.replace(minute=0, second=0, microsecond=0)
-        ua = event.ua
-        # One dictionary update per event; the seven dimensions are expanded per distinct
-        # combination below, not per event.
-        combo_key = (hour, ua.raw, row["country"], row["consumer"], status, is_bot)
-        combo = combos.get(combo_key)
-        if combo is None:
-            combos[combo_key] = [1, duration]
-            agents[ua.raw] = ua
-        else:
-            combo[0] += 1
-            combo[1] += duration
-        if is_bot:
-            bot_key = (hour, row["bot_id"], row["endpoint_id"], status)
-            bot = bots.get(bot_key)
-            if bot is None:
-                bots[bot_key] = [1, timestamp]
-            else:
-                bot[0] += 1
-                bot[1] = max(bot[1], timestamp)
-        if row["ip"]:
-            slot, rank = register_of(row["ip"])
-            if rank > registers.get((hour, slot), 0):
-                registers[(hour, slot)] = rank
-        if not live:
-            continue
+        ua = e.ua
         items.append(
             {
-                "event_id": str(row["event_id"]),
-                "timestamp": timestamp.isoformat(),
-                "method": row["method"],
-                "path": row["path"],
-                "route": row["route"],
-                "status_code": status,
-                "duration_ms": duration,
-                "ip": row["ip"],
-                "country": row["country"],
+                "event_id": str(s.event_id),
+                "timestamp": s.timestamp.isoformat(),
+                "method": s.method,
+                "path": e.path,
+                "route": e.route,
+                "status_code": s.status_code,
+                "duration_ms": s.duration_ms,
+                "ip": e.ip,
+                "country": e.country,
                 "bot": ua.bot.name if ua.bot is not None else None,
                 "browser": ua.browser,
                 "client_type": str(ua.client_type),
-                "consumer": row["consumer"],
+                "consumer": s.consumer,
             }
         )
-    for (hour, raw, country, consumer, status, is_bot), (count, duration_sum) in combos.items():
-        ua = agents[raw]
-        for dimension, value in (
-            ("browser", ua.browser or ""),
-            ("os", ua.os or ""),
-            ("device_type", str(ua.device_type)),
-            ("client_type", str(ua.client_type)),
-            ("library", ua.library),
-            ("country", country or ""),
-            ("consumer", consumer),
-        ):
-            if value is None:
-                continue
-            dim_key = (hour, dimension, value[:256], status, is_bot)
-            dim = dims.get(dim_key)
-            if dim is None:
-                dims[dim_key] = [count, duration_sum]
-            else:
-                dim[0] += count
-                dim[1] += duration_sum
-    base = {"project_id": project_id}
-    batch = repository.RollupRows(
-        minute=[
-            {
-                **base,
-                "bucket": bucket,
-                "endpoint_id": endpoint_id,
-                "status_code": status,
-                "is_bot": is_bot,
-                "count": int(count),
-                "duration_sum": duration_sum,
-                "duration_max": duration_max,
-            }
-            for (bucket, endpoint_id, status, is_bot), (
-                count,
-                duration_sum,
-                duration_max,
-            ) in sorted(totals.items())
-        ],
-        histograms=[
-            {
-                **base,
-                "bucket": bucket,
-                "endpoint_id": endpoint_id,
-                "status_code": status,
-                "is_bot": is_bot,
-                "bin": bin_index,
-                "count": count,
-            }
-            for (bucket, endpoint_id, status, is_bot, bin_index), count in sorted(bins.items())
-        ],
-        dimensions=[
-            {
-                **base,
-                "bucket": bucket,
-                "dimension": dimension,
-                "value": value,
-                "status_code": status,
-                "is_bot": is_bot,
-                "count": int(count),
-                "duration_sum": duration_sum,
-            }
-            for (bucket, dimension, value, status, is_bot), (count, duration_sum) in sorted(
-                dims.items()
-            )
-        ],
-        bots=[
-            {
-                **base,
-                "bucket": bucket,
-                "bot_id": bot_id,
-                "endpoint_id": endpoint_id,
-                "status_code": status,
-                "count": count,
-                "last_seen": last_seen,
-            }
-            for (bucket, bot_id, endpoint_id, status), (count, last_seen) in sorted(bots.items())
-        ],
-        unique_ips=[
-            {**base, "bucket": bucket, "slot": slot, "value": value}
-            for (bucket, slot), value in sorted(registers.items())
-        ],
-    )
-    return batch, items
+    return items

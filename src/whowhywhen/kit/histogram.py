@@ -11,15 +11,15 @@ import math
 from collections.abc import Iterable, Mapping
 
 GAMMA = 1.04
-_LOG_GAMMA = math.log(GAMMA)
+LOG_GAMMA = math.log(GAMMA)
 MIN_MS = 0.001
-MIN_BIN = math.floor(math.log(MIN_MS) / _LOG_GAMMA)
+MIN_BIN = math.floor(math.log(MIN_MS) / LOG_GAMMA)
 
 
 def bin_of(duration_ms: float) -> int:
     if duration_ms <= MIN_MS:
         return MIN_BIN
-    return math.floor(math.log(duration_ms) / _LOG_GAMMA)
+    return math.floor(math.log(duration_ms) / LOG_GAMMA)
 
 
 def bin_value(index: int) -> float:
