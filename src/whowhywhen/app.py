@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -30,6 +32,7 @@ from whowhywhen.db import Database
 from whowhywhen.exceptions import AppError
 from whowhywhen.ingest.endpoints import openapi_components as ingest_components
 from whowhywhen.ingest.endpoints import router as ingest_router
+from whowhywhen.ingest.outcomes import router as ingest_outcomes_router
 from whowhywhen.ingest.service import IngestService
 from whowhywhen.project.endpoints import router as project_router
 from whowhywhen.worker import registry
@@ -101,9 +104,15 @@ def create_app(settings: Settings | None = None, mode: Mode = Mode.all) -> FastA
         app.state.auth = AuthService(settings)
         app.state.oidc = OidcService(settings, app.state.auth)
         app.state.mailer = Mailer(settings)
+        flusher = asyncio.create_task(
+            app.state.ingest.outcomes.run(db, settings.outcome_flush_seconds)
+        )
         try:
             yield
         finally:
+            flusher.cancel()
+            with contextlib.suppress(Exception):
+                await app.state.ingest.outcomes.flush(db)
             await scheduler.stop()
             await hub.close()
             await db.dispose()
@@ -123,6 +132,7 @@ def create_app(settings: Settings | None = None, mode: Mode = Mode.all) -> FastA
         app.include_router(project_router)
         app.include_router(api_key_router)
         app.include_router(analytics_router)
+        app.include_router(ingest_outcomes_router)
         _mount_ui(app)
     index = STATIC_DIR / "index.html"
     app.add_middleware(

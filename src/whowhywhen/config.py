@@ -109,6 +109,12 @@ class Settings(BaseSettings):
     compaction_interval_seconds: float = Field(
         default=300.0, validation_alias="COMPACTION_INTERVAL_SECONDS"
     )
+    outcome_flush_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        validation_alias="OUTCOME_FLUSH_SECONDS",
+        description="How often refused-request counts are written to ingest_outcomes.",
+    )
     retention_interval_seconds: float = Field(
         default=3600.0, validation_alias="RETENTION_INTERVAL_SECONDS"
     )

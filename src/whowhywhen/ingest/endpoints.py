@@ -8,7 +8,13 @@ from fastapi.responses import JSONResponse
 from pydantic.json_schema import models_json_schema
 
 from whowhywhen.api_key.service import KeyPrincipal
-from whowhywhen.exceptions import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from whowhywhen.exceptions import (
+    AppError,
+    BadRequest,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    UnsupportedMediaType,
+)
 from whowhywhen.ingest.auth import IngestKey, get_ingest_service
 from whowhywhen.ingest.schemas import IngestResult, LogBatch, LogEvent
 from whowhywhen.ingest.service import IngestService
@@ -79,7 +85,11 @@ async def _ingest(
     request: Request, service: IngestService, key: KeyPrincipal, *, single: bool
 ) -> JSONResponse:
     settings = service.settings
-    service.admit()
+    try:
+        service.admit()
+    except ServiceUnavailable:
+        service.outcomes.add(key.project_id, "shed")
+        raise
     try:
         body = await read_body(
             request,
@@ -87,6 +97,9 @@ async def _ingest(
             decoded_limit=settings.max_decompressed_bytes,
         )
         result = await service.ingest(key, body, single=single)
+    except AppError as exc:
+        service.outcomes.refused(key.project_id, exc)
+        raise
     finally:
         service.release()
     return JSONResponse(result.model_dump(), status_code=status.HTTP_202_ACCEPTED)

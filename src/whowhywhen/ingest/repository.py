@@ -10,6 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from whowhywhen.analytics.hll import PRECISION, REST_BITS
 from whowhywhen.ingest.rollups import DIMENSION_VALUE_MAX, RollupRows
@@ -23,6 +24,7 @@ from whowhywhen.models import (
     IngestBatch,
     IngestOutcome,
     LatencyHistogramMinute,
+    Project,
     ProjectBot,
     RequestLog,
     RollupMinute,
@@ -378,6 +380,12 @@ async def _sqlite_merge(
     await session.execute(stmt.on_conflict_do_update(index_elements=key, set_=update), rows)
 
 
+async def existing_projects(session: AsyncSession, project_ids: set[int]) -> set[int]:
+    table = Project.__table__  # type: ignore[attr-defined]
+    result = await session.execute(sa.select(table.c.id).where(table.c.id.in_(project_ids)))
+    return set(result.scalars())
+
+
 async def add_outcomes(
     session: AsyncSession, project_id: int, day: datetime, counts: dict[str, int]
 ) -> None:
@@ -388,3 +396,14 @@ async def add_outcomes(
         set_={name: table.c[name] + stmt.excluded[name] for name in counts},
     )
     await session.execute(stmt)
+
+
+async def outcomes_of(
+    session: AsyncSession, project_id: int, *, since: datetime | None = None
+) -> list[IngestOutcome]:
+    """A project's ingest outcome rows, newest day first."""
+    stmt = sa.select(IngestOutcome).where(col(IngestOutcome.project_id) == project_id)
+    if since is not None:
+        stmt = stmt.where(col(IngestOutcome.day) >= since)
+    result = await session.execute(stmt.order_by(col(IngestOutcome.day).desc()))
+    return list(result.scalars())

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,6 +28,7 @@ from whowhywhen.api_key.service import KeyAuthenticator, KeyPrincipal
 from whowhywhen.config import Settings
 from whowhywhen.db import Database
 from whowhywhen.exceptions import (
+    AppError,
     BadRequest,
     PayloadTooLarge,
     RateLimited,
@@ -116,6 +118,63 @@ def is_unavailable(exc: BaseException) -> bool:
     return False
 
 
+_REFUSALS = {
+    400: "refused_invalid",
+    422: "refused_invalid",
+    413: "refused_too_large",
+    415: "refused_media_type",
+    429: "rate_limited",
+    503: "unavailable",
+}
+
+
+class OutcomeTally:
+    """Requests the collector refused, per project and day (COL-12).
+
+    Counted in memory so a refusal stays cheap (a flood of 429s writes nothing per request),
+    then added to `ingest_outcomes` by `flush`: every few seconds, at shutdown, and before the
+    dashboard reads them. Counts that cannot be written yet (storage down) wait for the next
+    flush; those of a project deleted meanwhile are dropped.
+    """
+
+    def __init__(self) -> None:
+        self._pending: dict[tuple[int, datetime], Counter[str]] = {}
+
+    def add(self, project_id: int, outcome: str) -> None:
+        key = (project_id, floor_day(utc_now()))
+        self._pending.setdefault(key, Counter())[outcome] += 1
+
+    def refused(self, project_id: int, error: AppError) -> None:
+        outcome = _REFUSALS.get(error.status_code)
+        if outcome is not None:
+            self.add(project_id, outcome)
+
+    async def flush(self, db: Database) -> None:
+        pending, self._pending = self._pending, {}
+        if not pending:
+            return
+        try:
+            async with db.session() as session:
+                alive = await repository.existing_projects(session, {p for p, _ in pending})
+                for (project_id, day), counts in sorted(pending.items()):
+                    if project_id in alive:
+                        await repository.add_outcomes(session, project_id, day, dict(counts))
+                await session.commit()
+        except BaseException:
+            for key, counts in pending.items():
+                self._pending.setdefault(key, Counter()).update(counts)
+            raise
+
+    async def run(self, db: Database, interval: float) -> None:
+        """Flush every `interval` seconds until cancelled."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.flush(db)
+            except Exception as exc:  # storage down: keep counting, retry next time
+                log.warning("could not record ingest outcomes yet: %s", exc)
+
+
 class IngestService:
     def __init__(self, settings: Settings, db: Database) -> None:
         self.settings = settings
@@ -128,6 +187,7 @@ class IngestService:
         self._inflight = 0
         self._auth_failures = MovingWindowRateLimiter(MemoryStorage())
         self.live: LivePublisher | None = None
+        self.outcomes = OutcomeTally()
 
     # -- admission -------------------------------------------------------------------------
 
@@ -245,15 +305,15 @@ class IngestService:
         project_id = principal.project_id
         learnt = _Learnt()
         async with self.db.session() as session:
-            if batch_id is not None and not await repository.claim_batch(
+            retried = batch_id is not None and not await repository.claim_batch(
                 session, project_id, batch_id, len(events), received_at
-            ):
-                return StoreOutcome(stored=0, duplicates=len(events))
+            )
             stored = 0
-            if events:
+            if events and not retried:
                 stored = await self._write_events(session, project_id, events, received_at, learnt)
             counts = {"accepted": stored, "duplicates": len(events) - stored, "rejected": rejected}
-            counts.update({f"sdk_{reason}": n for reason, n in sdk_dropped.items()})
+            if not retried:  # a retried batch repeats the drop report counted the first time
+                counts.update({f"sdk_{reason}": n for reason, n in sdk_dropped.items()})
             await repository.add_outcomes(session, project_id, floor_day(received_at), counts)
             if self.keys.due_for_touch(principal.key_id):
                 await self.keys.touch(session, principal.key_id)

@@ -81,8 +81,23 @@ class IngestOutcome(SQLModel, table=True):
     project_id: int = Field(sa_column=_project_fk())
     day: datetime = Field(sa_type=UTCDateTime, primary_key=True)
     accepted: int = 0
+    """Events stored."""
     duplicates: int = 0
+    """Events already stored (a retried batch or event id), acknowledged and not stored again."""
     rejected: int = 0
+    """Invalid events left out of an otherwise stored batch."""
+    refused_invalid: int = 0
+    """Requests refused as malformed (400, or 422 for a single event)."""
+    refused_too_large: int = 0
+    """Requests refused as over a size or batch limit (413)."""
+    refused_media_type: int = 0
+    """Requests refused for their Content-Type or Content-Encoding (415)."""
+    rate_limited: int = 0
+    """Requests refused as over the key's rate (429)."""
+    shed: int = 0
+    """Requests refused because the collector was at capacity (503)."""
+    unavailable: int = 0
+    """Requests refused because storage could not be reached (503)."""
     sdk_queue_overflow: int = 0
     sdk_network_error: int = 0
     sdk_ratelimit_backoff: int = 0
