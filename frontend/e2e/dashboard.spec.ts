@@ -1,7 +1,8 @@
 /**
  * The whole product in a real browser against a real server on a fresh database:
  * sign up → project → key → events through the Python SDK → every view shows them → filters and
- * click-to-filter → 2FA enrolment and a second sign-in with a code → revoke the key.
+ * click-to-filter → 2FA enrolment and a second sign-in with a code → revoke the key → transfer
+ * the project (password and code again).
  * Any console error or uncaught page error fails the run. Screenshots go to docs/images/.
  */
 import { execFileSync } from 'node:child_process';
@@ -252,6 +253,7 @@ test('sign up to 2FA: every view against the real server', async ({ page, browse
 
 	let secret = '';
 	let recoveryCode = '';
+	let usedStep = 0;
 	await test.step('2FA enrolment with QR and recovery codes', async () => {
 		await page.goto(`${base()}/account`);
 		await page.getByRole('button', { name: 'Set up 2FA' }).click();
@@ -276,6 +278,7 @@ test('sign up to 2FA: every view against the real server', async ({ page, browse
 		await expect(page.getByRole('heading', { name: 'Two-factor authentication' })).toBeVisible();
 		// A code is accepted once: wait for a fresh time step rather than replaying enrolment's.
 		while (Math.floor(Date.now() / 30_000) === step) await page.waitForTimeout(500);
+		usedStep = Math.floor(Date.now() / 30_000);
 		await page.getByLabel('Code from your authenticator app').fill(totp(secret));
 		await page.getByRole('button', { name: 'Verify' }).click();
 		await expect(page).toHaveURL(/\/p\/\d+/);
@@ -357,6 +360,25 @@ test('sign up to 2FA: every view against the real server', async ({ page, browse
 			body: JSON.stringify({ url: 'https://api.example.com/after-revoke', status_code: 200 })
 		});
 		expect(res.status).toBe(401);
+	});
+
+	await test.step('transferring ownership asks for the password and a 2FA code', async () => {
+		await nav(page, 'Settings');
+		await page.getByLabel('New owner').selectOption({ label: 'grace@example.com' });
+		await page.getByRole('button', { name: 'Transfer ownership' }).click();
+		const dialog = page.getByRole('dialog', { name: 'Make grace@example.com the owner?' });
+		await expect(dialog.getByLabel('Your password')).toBeVisible();
+		// A code is accepted once: do not reuse the one from the second sign-in.
+		while (Math.floor(Date.now() / 30_000) === usedStep) await page.waitForTimeout(500);
+		await dialog.getByLabel('Your password').fill(user.password);
+		await dialog.getByLabel('Code from your authenticator app').fill(totp(secret));
+		await dialog.getByRole('button', { name: 'Transfer ownership' }).click();
+		await expect(
+			page.getByRole('status').filter({ hasText: 'grace@example.com now owns this project' })
+		).toBeVisible();
+		await expect(page.getByLabel('Role of grace@example.com')).toHaveValue('owner');
+		await expect(page.getByLabel(`Role of ${user.email}`)).toHaveValue('admin');
+		await expect(page.getByRole('button', { name: 'Delete project' })).toHaveCount(0);
 	});
 
 	expect(errors, errors.join('\n')).toEqual([]);

@@ -10,16 +10,20 @@ from datetime import UTC, datetime, timedelta
 
 import httpx2
 import jwt
+import pyotp
 import pytest
 import time_machine
 
+from tests.auth.conftest import Outbox
 from tests.auth.helpers import CSRF_COOKIE, REFRESH_COOKIE, bearer, csrf, sign_in
+from tests.auth.test_two_factor import enable
 from tests.factories import PASSWORD, Factory
 from whowhywhen.auth import passwords
 from whowhywhen.auth.passwords import check_password_policy
 from whowhywhen.exceptions import UnprocessableEntity
 
 NEW_PASSWORD = "a different long passphrase"
+REGISTERED = {"detail": "check your email to continue"}
 
 
 class TestPasswordPolicy:
@@ -68,23 +72,74 @@ class TestRegister:
                 "project_name": "Payments API",
             },
         )
-        assert response.status_code == 201, response.text
-        body = response.json()
-        assert body["user"]["email"] == "ada@example.com"
-        assert body["user"]["two_factor_enabled"] is False
-        assert "password_hash" not in response.text
+        assert response.status_code == 202, response.text
+        assert response.json() == REGISTERED
         token = (await sign_in(client, "ADA@example.com", "kettle-sprout-orbit")).json()
-        projects = await client.get("/dashapi/projects", headers=bearer(token["access_token"]))
-        assert [(p["id"], p["name"], p["role"]) for p in projects.json()["items"]] == [
-            (body["project_id"], "Payments API", "owner")
+        headers = bearer(token["access_token"])
+        me = (await client.get("/dashauth/users/me", headers=headers)).json()
+        assert (me["email"], me["name"], me["two_factor_enabled"]) == (
+            "ada@example.com",
+            "Ada",
+            False,
+        )
+        projects = await client.get("/dashapi/projects", headers=headers)
+        assert [(p["name"], p["role"]) for p in projects.json()["items"]] == [
+            ("Payments API", "owner")
         ]
 
-    async def test_a_taken_email_is_409(self, client: httpx2.AsyncClient, factory: Factory) -> None:
+    async def test_a_known_and_an_unknown_email_get_the_same_answer(
+        self, client: httpx2.AsyncClient, factory: Factory, outbox: Outbox
+    ) -> None:
+        """AUTH-05: same status, same bytes, one password hash each; the owner is told by email."""
         user = await factory.user()
-        response = await client.post(
-            "/dashauth/register", json={"email": user.email, "password": "kettle-sprout-orbit"}
-        )
-        assert response.status_code == 409
+        unknown = f"new-{user.email}"
+        answers = []
+        for email in (user.email.upper(), unknown):
+            before = passwords.hash_calls
+            answers.append(
+                await client.post(
+                    "/dashauth/register",
+                    json={
+                        "name": "Mallory",
+                        "email": email,
+                        "password": "kettle-sprout-orbit",
+                        "project_name": "Takeover",
+                    },
+                )
+            )
+            assert passwords.hash_calls - before == 1
+        known, new = answers
+        assert known.status_code == new.status_code == 202
+        assert known.content == new.content
+        assert known.headers.get("set-cookie") is None
+        [note] = await outbox.wait_for(user.email)
+        assert note["Subject"] == "Someone tried to sign up with your WhoWhyWhen email address"
+        text = note.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+        assert "https://dash.test/forgot-password" in text
+        [welcome] = await outbox.wait_for(unknown)
+        assert welcome["Subject"] == "Welcome to WhoWhyWhen"
+        # nothing changed on the existing account: its password and projects are its own
+        assert (await sign_in(client, user.email, "kettle-sprout-orbit")).status_code == 401
+        token = (await sign_in(client, user.email)).json()["access_token"]
+        me = (await client.get("/dashauth/users/me", headers=bearer(token))).json()
+        assert me["name"] == "Test"
+        projects = await client.get("/dashapi/projects", headers=bearer(token))
+        assert projects.json()["items"] == []
+
+    async def test_invalid_input_is_422_for_known_and_unknown_emails_alike(
+        self, client: httpx2.AsyncClient, factory: Factory
+    ) -> None:
+        user = await factory.user()
+        for payload in (
+            {"password": "password1234"},
+            {"password": "kettle-sprout-orbit", "project_name": "   "},
+        ):
+            known, unknown = [
+                await client.post("/dashauth/register", json={"email": email, **payload})
+                for email in (user.email, f"new-{user.email}")
+            ]
+            assert known.status_code == unknown.status_code == 422
+            assert known.content == unknown.content
 
     @pytest.mark.parametrize(
         ("payload", "message"),
@@ -339,7 +394,8 @@ class TestChangePassword:
             headers=bearer(current.access_token),
             json={"current_password": "not my password", "new_password": NEW_PASSWORD},
         )
-        assert wrong.status_code == 400
+        assert wrong.status_code == 403
+        assert wrong.json()["detail"] == "current_password: incorrect password"
         changed = await web.post(
             "/dashauth/change-password",
             headers=bearer(current.access_token),
@@ -362,3 +418,27 @@ class TestChangePassword:
         headers = await factory.auth_headers(await factory.user())
         weak = await client.post("/dashauth/change-password", headers=headers, json=body)
         assert weak.status_code == 422
+
+    async def test_with_two_factor_on_it_also_needs_a_current_code(
+        self, web: httpx2.AsyncClient, factory: Factory, outbox: Outbox
+    ) -> None:
+        user = await factory.user()
+        secret, _ = await enable(web, factory, user)
+        with time_machine.travel(datetime.now(UTC) + timedelta(seconds=30)):
+            headers = await factory.auth_headers(user)
+            body = {"current_password": PASSWORD, "new_password": NEW_PASSWORD}
+            missing = await web.post("/dashauth/change-password", headers=headers, json=body)
+            assert missing.status_code == 403
+            assert missing.json()["detail"].startswith("code:")
+            wrong = await web.post(
+                "/dashauth/change-password", headers=headers, json={**body, "code": "000000"}
+            )
+            assert wrong.status_code == 403
+            changed = await web.post(
+                "/dashauth/change-password",
+                headers=headers,
+                json={**body, "code": pyotp.TOTP(secret).now()},
+            )
+            assert changed.status_code == 200, changed.text
+        subjects = [str(m["Subject"]) for m in await outbox.wait_for(user.email, 2)]
+        assert "Your WhoWhyWhen password was changed" in subjects

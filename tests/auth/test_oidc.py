@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlparse
 
 import httpx2
+import pyotp
 import pytest
+import time_machine
 from fastapi import FastAPI
 
+from tests.auth.conftest import Outbox
 from tests.auth.helpers import REFRESH_COOKIE, bearer, csrf, sign_in
 from tests.auth.oidc_provider import CLIENT_ID, CLIENT_SECRET, Person, Provider, ProviderServer
-from tests.auth.test_two_factor import enable
+from tests.auth.test_two_factor import PRE_AUTH_COOKIE, enable
 from tests.factories import Factory
 from whowhywhen.app import Mode, create_app
 from whowhywhen.config import Settings
@@ -35,8 +39,9 @@ def provider(idp: Provider) -> Provider:
 
 
 @pytest.fixture
-def settings(backend: Settings, idp: Provider) -> Settings:
-    return backend.model_copy(
+def settings(settings: Settings, idp: Provider) -> Settings:
+    """The email-sending settings of tests/auth, with the local provider configured."""
+    return settings.model_copy(
         update={
             "google_client_id": CLIENT_ID,
             "google_client_secret": CLIENT_SECRET,
@@ -163,13 +168,13 @@ class TestOidcSignIn:
 
 class TestLinkingAndTwoFactor:
     async def test_an_existing_account_is_linked_only_after_its_password(
-        self, browser: httpx2.AsyncClient, provider: Provider, factory: Factory
+        self, browser: httpx2.AsyncClient, provider: Provider, factory: Factory, outbox: Outbox
     ) -> None:
         user = await factory.user(provider.person.email)
         code, state = await authorize(browser)
         pending = await callback(browser, code, state)
         assert pending.status_code == 303
-        assert pending.headers["location"] == "/signin?link=google"
+        assert pending.headers["location"] == "/login?link=google"
         assert browser.cookies.get(REFRESH_COOKIE) is None
         assert (await sign_in(browser, user.email)).status_code == 200
         browser.cookies.clear()
@@ -177,6 +182,10 @@ class TestLinkingAndTwoFactor:
         linked = await callback(browser, code, state)
         assert linked.headers["location"] == "/"
         assert browser.cookies.get(REFRESH_COOKIE)
+        # a new way into the account is an authentication-factor change: the owner hears of it
+        [mail] = await outbox.wait_for(user.email)
+        assert mail["Subject"] == "A new sign-in method was added to your WhoWhyWhen account"
+        assert provider.issuer in mail.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
 
     async def test_an_unverified_email_never_links(
         self, browser: httpx2.AsyncClient, provider: Provider, factory: Factory
@@ -195,10 +204,17 @@ class TestLinkingAndTwoFactor:
         code, state = await authorize(browser)
         await callback(browser, code, state)
         await sign_in(browser, user.email)
-        await enable(browser, factory, user)
+        secret, _ = await enable(browser, factory, user)
         browser.cookies.clear()
         code, state = await authorize(browser)
         response = await callback(browser, code, state)
-        assert response.headers["location"] == "/signin?step=2fa"
+        assert response.headers["location"] == "/login?step=2fa"
         assert browser.cookies.get(REFRESH_COOKIE) is None
         assert browser.cookies.get("wwy_challenge")
+        assert browser.cookies.get(PRE_AUTH_COOKIE)
+        with time_machine.travel(datetime.now(UTC) + timedelta(seconds=30)):
+            verified = await browser.post(
+                "/dashauth/2fa/verify", json={"code": pyotp.TOTP(secret).now()}
+            )
+        assert verified.status_code == 200, verified.text
+        assert browser.cookies.get(REFRESH_COOKIE)

@@ -125,7 +125,7 @@ class TestWelcome:
             "/dashauth/register",
             json={"name": "Wen", "email": email, "password": "kettle-sprout-orbit"},
         )
-        assert response.status_code == 201
+        assert response.status_code == 202
         [message] = await outbox.wait_for(email)
         assert message["Subject"] == "Welcome to WhoWhyWhen"
         assert "Hello Wen" in message.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]

@@ -8,13 +8,23 @@ from urllib.parse import parse_qs, urlparse
 
 import httpx2
 import pyotp
+import pytest
 import sqlalchemy as sa
 import time_machine
+from fastapi import FastAPI
 
 from tests.auth.helpers import bearer, sign_in
 from tests.factories import PASSWORD, Factory
 from whowhywhen.db import Database
 from whowhywhen.models import User
+
+PRE_AUTH_COOKIE = "__Host-wwy_preauth"
+
+
+@pytest.fixture
+def client(web: httpx2.AsyncClient) -> httpx2.AsyncClient:
+    """Over HTTPS, like a browser: the 2FA step needs the `Secure` pre-auth cookie back."""
+    return web
 
 
 def _at(secret: str, moment: datetime) -> str:
@@ -202,6 +212,73 @@ class TestSignInWithTwoFactor:
         assert forged.status_code == 401
 
 
+class TestPreAuthCookie:
+    """MFA-03: the half-signed-in state is bound to an httpOnly cookie of the browser that gave
+    the password, and opens nothing but the 2FA step."""
+
+    async def test_the_password_step_sets_a_host_only_http_only_cookie(
+        self, client: httpx2.AsyncClient, factory: Factory
+    ) -> None:
+        user = await factory.user()
+        await enable(client, factory, user)
+        response = await sign_in(client, user.email)
+        assert response.json()["totp_required"] is True
+        [cookie] = [
+            c for c in response.headers.get_list("set-cookie") if c.startswith(PRE_AUTH_COOKIE)
+        ]
+        attributes = {part.strip().lower() for part in cookie.split(";")[1:]}
+        assert {"httponly", "secure", "samesite=strict", "path=/", "max-age=300"} <= attributes
+        assert not any(a.startswith("domain") for a in attributes)
+        value = client.cookies.get(PRE_AUTH_COOKIE) or ""
+        assert len(value) >= 32
+        assert value not in response.text
+
+    async def test_a_challenge_without_its_cookie_is_401(
+        self, client: httpx2.AsyncClient, app: FastAPI, factory: Factory
+    ) -> None:
+        user = await factory.user()
+        secret, _ = await enable(client, factory, user)
+        token = await challenge(client, user)
+        with time_machine.travel(datetime.now(UTC) + timedelta(seconds=30)):
+            code = pyotp.TOTP(secret).now()
+            transport = httpx2.ASGITransport(app=app)
+            async with httpx2.AsyncClient(
+                transport=transport, base_url="https://dash.test"
+            ) as elsewhere:
+                stolen = await elsewhere.post(
+                    "/dashauth/2fa/verify", json={"challenge_token": token, "code": code}
+                )
+                assert stolen.status_code == 401
+                elsewhere.cookies.set(PRE_AUTH_COOKIE, "f" * 43, domain="dash.test")
+                forged = await elsewhere.post(
+                    "/dashauth/2fa/verify", json={"challenge_token": token, "code": code}
+                )
+                assert forged.status_code == 401
+            # refused before the code was looked at: the right browser still signs in with it
+            ok = await client.post(
+                "/dashauth/2fa/verify", json={"challenge_token": token, "code": code}
+            )
+            assert ok.status_code == 200, ok.text
+            assert ok.json()["access_token"]
+        assert PRE_AUTH_COOKIE not in client.cookies
+
+    async def test_the_pending_challenge_opens_no_dashboard_endpoint(
+        self, client: httpx2.AsyncClient, factory: Factory
+    ) -> None:
+        project = await factory.project()
+        await enable(client, factory, project.user)
+        token = await challenge(client, project.user)
+        for path in ("/dashauth/users/me", "/dashapi/projects", f"/dashapi/projects/{project.id}"):
+            response = await client.get(path, headers=bearer(token))
+            assert response.status_code == 401, path
+        # the pre-auth cookie is no session either
+        binding = client.cookies.get(PRE_AUTH_COOKIE) or ""
+        client.cookies.clear()  # enabling 2FA left a session cookie behind
+        client.cookies.set(PRE_AUTH_COOKIE, binding, domain="dash.test")
+        assert (await client.get("/dashapi/projects")).status_code == 401
+        assert (await client.post("/dashauth/refresh")).status_code == 401
+
+
 class TestDisable:
     async def test_needs_the_password_and_a_code(
         self, client: httpx2.AsyncClient, factory: Factory
@@ -216,7 +293,8 @@ class TestDisable:
                 headers=headers,
                 json={"password": "not my password", "code": code},
             )
-            assert wrong.status_code == 400
+            assert wrong.status_code == 403
+            assert wrong.json()["detail"] == "password: incorrect password"
             off = await client.post(
                 "/dashauth/2fa/disable", headers=headers, json={"password": PASSWORD, "code": code}
             )

@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import httpx2
+import pyotp
 import pytest
 import sqlalchemy as sa
 import time_machine
 
-from tests.factories import Factory
+from tests.auth.test_two_factor import enable
+from tests.factories import PASSWORD, Factory
 from tests.ingest.helpers import event
 from whowhywhen.db import Database
 from whowhywhen.models.enums import Role
@@ -73,10 +75,12 @@ class TestProjects:
         url = f"/dashapi/projects/{project.id}"
         logged = await client.post("/api/log", headers=project.headers, json=event())
         assert logged.status_code == 202
-        wrong = await client.request("DELETE", url, headers=headers, json={"confirm_name": "bill"})
+        wrong = await client.request(
+            "DELETE", url, headers=headers, json={"confirm_name": "bill", "password": PASSWORD}
+        )
         assert wrong.status_code == 400
         done = await client.request(
-            "DELETE", url, headers=headers, json={"confirm_name": "Billing"}
+            "DELETE", url, headers=headers, json={"confirm_name": "Billing", "password": PASSWORD}
         )
         assert done.status_code == 204
         assert (await client.get(url, headers=headers)).status_code == 404
@@ -163,7 +167,9 @@ class TestMembers:
         heir = await factory.member(project.id, Role.member)
         headers = await factory.auth_headers(project.user)
         moved = await client.post(
-            f"/dashapi/projects/{project.id}/transfer", headers=headers, json={"user_id": heir.id}
+            f"/dashapi/projects/{project.id}/transfer",
+            headers=headers,
+            json={"user_id": heir.id, "password": PASSWORD},
         )
         assert moved.status_code == 204
         heir_view = await client.get(
@@ -184,9 +190,124 @@ class TestMembers:
         response = await client.post(
             f"/dashapi/projects/{project.id}/transfer",
             headers=await factory.auth_headers(project.user),
-            json={"user_id": stranger.id},
+            json={"user_id": stranger.id, "password": PASSWORD},
         )
         assert response.status_code == 404
+
+
+class TestReauthentication:
+    """AUTH-10: deleting a project and transferring it need the password (and a 2FA code when 2FA
+    is on) in the same request; a valid session alone is not enough."""
+
+    async def test_delete_needs_the_password(
+        self, client: httpx2.AsyncClient, factory: Factory
+    ) -> None:
+        project = await factory.project(name="Billing")
+        headers = await factory.auth_headers(project.user)
+        url = f"/dashapi/projects/{project.id}"
+        missing = await client.request(
+            "DELETE", url, headers=headers, json={"confirm_name": "Billing"}
+        )
+        assert missing.status_code == 422
+        assert "password" in str(missing.json()["detail"])
+        wrong = await client.request(
+            "DELETE",
+            url,
+            headers=headers,
+            json={"confirm_name": "Billing", "password": "not my password"},
+        )
+        assert wrong.status_code == 403
+        assert wrong.json()["detail"] == "password: incorrect password"
+        assert (await client.get(url, headers=headers)).status_code == 200
+        done = await client.request(
+            "DELETE", url, headers=headers, json={"confirm_name": "Billing", "password": PASSWORD}
+        )
+        assert done.status_code == 204
+
+    async def test_a_google_only_account_is_told_to_set_a_password(
+        self, client: httpx2.AsyncClient, factory: Factory, db: Database
+    ) -> None:
+        project = await factory.project(name="Billing")
+        async with db.session() as session:
+            await session.execute(
+                sa.text("UPDATE users SET password_hash = NULL WHERE id = :id"),
+                {"id": project.user.id},
+            )
+            await session.commit()
+        headers = await factory.auth_headers(project.user)
+        url = f"/dashapi/projects/{project.id}"
+        refused = await client.request(
+            "DELETE", url, headers=headers, json={"confirm_name": "Billing", "password": "x"}
+        )
+        assert refused.status_code == 403
+        assert "set a password first" in refused.json()["detail"]
+        assert (await client.get(url, headers=headers)).status_code == 200
+
+    async def test_transfer_needs_the_password(
+        self, client: httpx2.AsyncClient, factory: Factory
+    ) -> None:
+        project = await factory.project()
+        heir = await factory.member(project.id, Role.member)
+        headers = await factory.auth_headers(project.user)
+        url = f"/dashapi/projects/{project.id}/transfer"
+        missing = await client.post(url, headers=headers, json={"user_id": heir.id})
+        assert missing.status_code == 422
+        wrong = await client.post(
+            url, headers=headers, json={"user_id": heir.id, "password": "not my password"}
+        )
+        assert wrong.status_code == 403
+        members = await client.get(f"/dashapi/projects/{project.id}/members", headers=headers)
+        roles = {m["user_id"]: m["role"] for m in members.json()["items"]}
+        assert roles == {project.user.id: "owner", heir.id: "member"}
+
+    async def test_with_two_factor_on_both_also_need_a_current_code(
+        self, client: httpx2.AsyncClient, factory: Factory
+    ) -> None:
+        project = await factory.project(name="Billing")
+        heir = await factory.member(project.id, Role.admin)
+        secret, _ = await enable(client, factory, project.user)
+        url = f"/dashapi/projects/{project.id}"
+        with time_machine.travel(datetime.now(UTC) + timedelta(seconds=30)):
+            headers = await factory.auth_headers(project.user)
+            body = {"confirm_name": "Billing", "password": PASSWORD}
+            for code in (None, "000000"):
+                refused = await client.request(
+                    "DELETE", url, headers=headers, json={**body, "code": code}
+                )
+                assert refused.status_code == 403
+                assert refused.json()["detail"].startswith("code:")
+                transfer = await client.post(
+                    f"{url}/transfer",
+                    headers=headers,
+                    json={"user_id": heir.id, "password": PASSWORD, "code": code},
+                )
+                assert transfer.status_code == 403
+            moved = await client.post(
+                f"{url}/transfer",
+                headers=headers,
+                json={"user_id": heir.id, "password": PASSWORD, "code": pyotp.TOTP(secret).now()},
+            )
+            assert moved.status_code == 204, moved.text
+        heir_headers = await factory.auth_headers(heir)
+        assert (await client.get(url, headers=heir_headers)).json()["role"] == "owner"
+
+    async def test_wrong_passwords_count_against_the_reauthentication_limit(
+        self, client: httpx2.AsyncClient, factory: Factory
+    ) -> None:
+        project = await factory.project(name="Billing")
+        headers = await factory.auth_headers(project.user)
+        url = f"/dashapi/projects/{project.id}"
+        for _ in range(5):
+            wrong = await client.request(
+                "DELETE", url, headers=headers, json={"confirm_name": "Billing", "password": "x"}
+            )
+            assert wrong.status_code == 403
+        limited = await client.request(
+            "DELETE", url, headers=headers, json={"confirm_name": "Billing", "password": PASSWORD}
+        )
+        assert limited.status_code == 429
+        assert "Retry-After" in limited.headers
+        assert (await client.get(url, headers=headers)).status_code == 200
 
 
 class TestInvitations:

@@ -22,7 +22,14 @@ from whowhywhen.auth.auth import (
 from whowhywhen.auth.mail import Mailer
 from whowhywhen.auth.oidc import OidcService
 from whowhywhen.auth.ratelimit import REGISTER_PER_IP
-from whowhywhen.auth.service import IssuedSession, Mail, SignIn, user_service
+from whowhywhen.auth.service import (
+    CHALLENGE_MINUTES,
+    REGISTERED,
+    IssuedSession,
+    Mail,
+    SignIn,
+    user_service,
+)
 from whowhywhen.config import Settings
 from whowhywhen.exceptions import AppError, Forbidden, Unauthorized
 from whowhywhen.models import User
@@ -31,6 +38,7 @@ from whowhywhen.project.service import project_service
 router = APIRouter(prefix="/dashauth", tags=["accounts"])
 CSRF_HEADER = "x-csrf-token"
 CHALLENGE_COOKIE = "wwy_challenge"
+PRE_AUTH_COOKIE = "wwy_preauth"
 LINK_COOKIE = "wwy_link"
 OIDC_COOKIE = "wwy_oidc"
 
@@ -84,6 +92,34 @@ def check_csrf(request: Request, settings: Settings) -> None:
         raise Forbidden("missing or wrong X-CSRF-Token header")
 
 
+def set_pre_auth_cookie(response: Response, settings: Settings, binding: str) -> None:
+    """The httpOnly cookie a 2FA challenge is bound to: the challenge alone is not enough to
+    finish the sign-in, only together with this browser's cookie (MFA-03)."""
+    response.set_cookie(
+        cookie_name(settings, PRE_AUTH_COOKIE),
+        binding,
+        max_age=CHALLENGE_MINUTES * 60,
+        httponly=True,
+        secure=settings.cookie_secure,
+        samesite="strict",
+        path="/",
+    )
+
+
+def pre_auth_binding(request: Request, settings: Settings) -> str | None:
+    return request.cookies.get(cookie_name(settings, PRE_AUTH_COOKIE))
+
+
+def clear_challenge_cookies(response: Response, settings: Settings) -> None:
+    response.delete_cookie(CHALLENGE_COOKIE, path="/")
+    response.delete_cookie(
+        cookie_name(settings, PRE_AUTH_COOKIE),
+        path="/",
+        secure=settings.cookie_secure,
+        samesite="strict",
+    )
+
+
 def send_later(background: BackgroundTasks, mailer: Mailer, *mails: Mail) -> None:
     for mail in mails:
         background.add_task(mailer.send, mail.to, mail.template, mail.values)
@@ -91,9 +127,11 @@ def send_later(background: BackgroundTasks, mailer: Mailer, *mails: Mail) -> Non
 
 def token_answer(result: SignIn, response: Response, settings: Settings) -> schemas.Token:
     if result.session is None:
+        assert result.binding is not None
+        set_pre_auth_cookie(response, settings, result.binding)
         return schemas.Token(totp_required=True, challenge_token=result.challenge)
     set_session_cookies(response, settings, result.session)
-    response.delete_cookie(CHALLENGE_COOKIE, path="/")
+    clear_challenge_cookies(response, settings)
     return schemas.Token(
         access_token=result.session.access_token,
         token_type=schemas.BEARER,
@@ -116,7 +154,7 @@ async def user_view(session: DbSession, user: User) -> schemas.User:
 SettingsDep = Annotated[Settings, Depends(_settings)]
 
 
-@router.post("/register", status_code=status.HTTP_201_CREATED)
+@router.post("/register", status_code=status.HTTP_202_ACCEPTED)
 async def register(
     body: schemas.Register,
     session: DbSession,
@@ -124,27 +162,26 @@ async def register(
     client: ClientInfo,
     mailer: MailerDep,
     background: BackgroundTasks,
-    settings: SettingsDep,
-) -> schemas.Registered:
-    """Create an account (and a first project when `project_name` is given)."""
+) -> schemas.Message:
+    """Create an account (and a first project when `project_name` is given), then sign in.
+
+    The answer is the same whether or not the email already has an account (that address is
+    emailed instead and nothing is created), so it does not reveal who is registered.
+    """
     ip = client.ip or "unknown"
     await auth.limiter.check(REGISTER_PER_IP, "register", ip, what="sign-ups from this address")
     await auth.limiter.hit(REGISTER_PER_IP, "register", ip)
-    user = await user_service.create(
-        session, email=body.email, password=body.password, name=body.name
+    project_name = None
+    if body.project_name is not None:
+        project_name = project_service.clean_name(body.project_name)
+    result = await auth.sign_up(
+        session, email=body.email, password=body.password, name=body.name, client=client
     )
-    project_id = None
-    if body.project_name:
-        project = await project_service.create(session, owner=user, name=body.project_name)
-        project_id = project.id
-    view = await user_view(session, user)
+    if result.user is not None and project_name is not None:
+        await project_service.create(session, owner=result.user, name=project_name)
     await session.commit()
-    send_later(
-        background,
-        mailer,
-        Mail(user.email, "welcome", {"name": user.name or user.email, "url": settings.public_url}),
-    )
-    return schemas.Registered(user=view, project_id=project_id)
+    send_later(background, mailer, result.mail)
+    return schemas.Message(detail=REGISTERED)
 
 
 @router.post("/token")
@@ -156,10 +193,22 @@ async def create_token(
     response: Response,
     request: Request,
     settings: SettingsDep,
+    mailer: MailerDep,
+    background: BackgroundTasks,
 ) -> schemas.Token:
-    """Sign in with the OAuth2 password form (`username` = email); 2FA users get a challenge."""
+    """Sign in with the OAuth2 password form (`username` = email); 2FA users get a challenge
+    (and the pre-auth cookie that must come back with it)."""
     return await _password_sign_in(
-        form.username, form.password, session, auth, client, response, request, settings
+        form.username,
+        form.password,
+        session,
+        auth,
+        client,
+        response,
+        request,
+        settings,
+        mailer,
+        background,
     )
 
 
@@ -172,10 +221,21 @@ async def login(
     response: Response,
     request: Request,
     settings: SettingsDep,
+    mailer: MailerDep,
+    background: BackgroundTasks,
 ) -> schemas.Token:
     """Sign in with JSON `{email, password}`; the same answers as /dashauth/token."""
     return await _password_sign_in(
-        body.email, body.password, session, auth, client, response, request, settings
+        body.email,
+        body.password,
+        session,
+        auth,
+        client,
+        response,
+        request,
+        settings,
+        mailer,
+        background,
     )
 
 
@@ -188,12 +248,20 @@ async def _password_sign_in(
     response: Response,
     request: Request,
     settings: SettingsDep,
+    mailer: Mailer,
+    background: BackgroundTasks,
 ) -> schemas.Token:
     link_token = request.cookies.get(LINK_COOKIE)
     result = await auth.sign_in(
-        session, email=email, password=password, client=client, link_token=link_token
+        session,
+        email=email,
+        password=password,
+        client=client,
+        link_token=link_token,
+        binding=pre_auth_binding(request, settings),
     )
     await session.commit()
+    send_later(background, mailer, *result.mail)
     if link_token:
         response.delete_cookie(LINK_COOKIE, path="/")
     return token_answer(result, response, settings)
@@ -314,9 +382,15 @@ async def change_password(
     background: BackgroundTasks,
     settings: SettingsDep,
 ) -> schemas.Token:
-    """Change the password (needs the current one); every other session ends."""
+    """Change the password (needs the current one, and a code with 2FA on); every other session
+    ends."""
     issued, mail = await auth.change_password(
-        session, user, current=body.current_password, new=body.new_password, client=client
+        session,
+        user,
+        current=body.current_password,
+        new=body.new_password,
+        code=body.code,
+        client=client,
     )
     await session.commit()
     send_later(background, mailer, mail)
@@ -405,13 +479,17 @@ async def verify_totp(
     background: BackgroundTasks,
     settings: SettingsDep,
 ) -> schemas.Token:
-    """Sign-in step two: the challenge token with a TOTP code or a recovery code."""
+    """Sign-in step two: the challenge token with a TOTP code or a recovery code.
+
+    Needs the pre-auth cookie set by the password step as well: a challenge token alone is
+    refused with 401."""
     challenge = body.challenge_token or request.cookies.get(CHALLENGE_COOKIE)
     if not challenge:
         raise Unauthorized("sign in with your password first")
     result = await auth.verify_second_factor(
         session,
         challenge=challenge,
+        binding=pre_auth_binding(request, settings),
         client=client,
         code=body.code,
         recovery_code=body.recovery_code,
@@ -518,13 +596,14 @@ async def google_callback(
             state=state,
             binding=request.cookies.get(OIDC_COOKIE),
             client=client,
+            mfa_binding=pre_auth_binding(request, settings),
         )
     except AppError:
         await session.commit()  # the spent state stays spent
         raise
     await session.commit()
     if result.link_token is not None:
-        response = RedirectResponse("/signin?link=google", status_code=status.HTTP_303_SEE_OTHER)
+        response = RedirectResponse("/login?link=google", status_code=status.HTTP_303_SEE_OTHER)
         response.set_cookie(
             LINK_COOKIE,
             result.link_token,
@@ -535,7 +614,7 @@ async def google_callback(
             path="/",
         )
     elif result.sign_in is not None and result.sign_in.session is None:
-        response = RedirectResponse("/signin?step=2fa", status_code=status.HTTP_303_SEE_OTHER)
+        response = RedirectResponse("/login?step=2fa", status_code=status.HTTP_303_SEE_OTHER)
         response.set_cookie(
             CHALLENGE_COOKIE,
             result.sign_in.challenge or "",
@@ -545,6 +624,8 @@ async def google_callback(
             samesite="strict",
             path="/",
         )
+        assert result.sign_in.binding is not None
+        set_pre_auth_cookie(response, settings, result.sign_in.binding)
     else:
         assert result.sign_in is not None
         assert result.sign_in.session is not None

@@ -21,6 +21,8 @@ SUBJECTS = {
     "two_factor_changed": "Two-factor authentication changed on your WhoWhyWhen account",
     "recovery_code_used": "A WhoWhyWhen recovery code was used",
     "invitation": "You are invited to a WhoWhyWhen project",
+    "register_existing": "Someone tried to sign up with your WhoWhyWhen email address",
+    "sign_in_linked": "A new sign-in method was added to your WhoWhyWhen account",
 }
 
 

@@ -155,8 +155,13 @@ class OidcService:
         state: str | None,
         binding: str | None,
         client: Client,
+        mfa_binding: str | None = None,
     ) -> OidcResult:
-        """Check the callback, redeem the code, verify the ID token, and sign the user in."""
+        """Check the callback, redeem the code, verify the ID token, and sign the user in.
+
+        `binding` is the cookie set when the sign-in started; `mfa_binding` is the browser's
+        pre-auth cookie for a 2FA step, when it already has one.
+        """
         if not self.enabled:
             raise BadRequest("Google sign-in is not configured")
         if not state or not code:
@@ -168,7 +173,7 @@ class OidcService:
         if not binding or sha256(binding) != saved["binding"]:
             raise BadRequest("state: started in another browser; start the sign-in again")
         identity = await self._identity(code, saved["verifier"], saved["nonce"])
-        return await self._sign_in(session, identity, client, saved["next"])
+        return await self._sign_in(session, identity, client, saved["next"], mfa_binding)
 
     async def _identity(self, code: str, verifier: str, nonce: str) -> Identity:
         metadata = await self.metadata()
@@ -235,14 +240,21 @@ class OidcService:
         return claims
 
     async def _sign_in(
-        self, session: AsyncSession, identity: Identity, client: Client, next_path: str
+        self,
+        session: AsyncSession,
+        identity: Identity,
+        client: Client,
+        next_path: str,
+        mfa_binding: str | None,
     ) -> OidcResult:
         account = await repository.oauth_account(session, identity.issuer, identity.subject)
         if account is not None:
             user = await repository.get(session, account.user_id)
             if user is None or not user.is_active:
                 raise Unauthorized("account disabled")
-            return OidcResult(next_path, sign_in=await self.auth.after_oidc(session, user, client))
+            return OidcResult(
+                next_path, sign_in=await self.auth.after_oidc(session, user, client, mfa_binding)
+            )
         if not identity.email or not identity.email_verified:
             raise BadRequest("the provider did not confirm this email address")
         existing = await user_service.get_by_email(session, identity.email)
@@ -283,13 +295,18 @@ async def _add_account(
     )
 
 
-async def link_pending_identity(session: AsyncSession, user: User, link_token: str) -> None:
-    """Attach the OIDC identity waiting for this user's password sign-in (if it is theirs)."""
+async def link_pending_identity(session: AsyncSession, user: User, link_token: str) -> str | None:
+    """Attach the OIDC identity waiting for this user's password sign-in (if it is theirs).
+
+    Answers the provider's issuer when a sign-in method was added, so the user can be told.
+    """
     pending = await repository.peek_token(session, sha256(link_token), LINK, utc_now())
     if pending is None or pending.user_id != user.id:
-        return
+        return None
     await repository.spend_token(session, sha256(link_token), LINK, utc_now())
     saved = json.loads(pending.payload)
-    if await repository.oauth_account(session, saved["issuer"], saved["subject"]) is None:
-        await _add_account(session, user, saved["issuer"], saved["subject"], user.email)
-        audit("oidc.linked", user_id=user.id)
+    if await repository.oauth_account(session, saved["issuer"], saved["subject"]) is not None:
+        return None
+    await _add_account(session, user, saved["issuer"], saved["subject"], user.email)
+    audit("oidc.linked", user_id=user.id)
+    return str(saved["issuer"])

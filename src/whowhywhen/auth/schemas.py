@@ -65,11 +65,6 @@ class UserUpdate(BaseModel):
     name: str = Field(max_length=200)
 
 
-class Registered(BaseModel):
-    user: User
-    project_id: int | None = None
-
-
 class Session(BaseModel):
     id: str
     created_at: datetime
@@ -91,6 +86,12 @@ class ChangePassword(BaseModel):
 
     current_password: str = Password
     new_password: str = Password
+    code: str | None = Field(
+        default=None,
+        min_length=6,
+        max_length=10,
+        description="A current code from the authenticator app; required when 2FA is on.",
+    )
 
 
 class ForgotPassword(BaseModel):

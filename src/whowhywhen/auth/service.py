@@ -36,6 +36,7 @@ from whowhywhen.config import Settings
 from whowhywhen.exceptions import (
     BadRequest,
     Conflict,
+    Forbidden,
     NotFound,
     Unauthorized,
     UnprocessableEntity,
@@ -48,6 +49,15 @@ MFA = "mfa"
 RESET = "reset"
 LINK = "link"
 INVALID_LOGIN = "incorrect email or password"
+CHALLENGE_EXPIRED = "sign-in challenge expired; sign in again"
+REGISTERED = "check your email to continue"
+
+
+def _clean_user_name(name: str) -> str:
+    name = name.strip()
+    if len(name) > 200:
+        raise UnprocessableEntity("name: at most 200 characters")
+    return name
 
 
 def normalise_email(email: str) -> str:
@@ -90,7 +100,16 @@ class SignIn:
 
     session: IssuedSession | None = None
     challenge: str | None = None
+    binding: str | None = field(default=None, repr=False)
     mail: list[Mail] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class SignUp:
+    """A sign-up answered alike whether or not the email had an account (AUTH-05)."""
+
+    user: User | None
+    mail: Mail
 
 
 class UserService:
@@ -99,9 +118,7 @@ class UserService:
     ) -> User:
         email = normalise_email(email)
         check_password_policy(password, email=email)
-        name = name.strip()
-        if len(name) > 200:
-            raise UnprocessableEntity("name: at most 200 characters")
+        name = _clean_user_name(name)
         if await repository.get_by_email(session, email) is not None:
             raise Conflict("a user with this email already exists")
         user = User(
@@ -127,10 +144,7 @@ class UserService:
         return await repository.get(session, user_id)
 
     async def rename(self, session: AsyncSession, user: User, name: str) -> User:
-        name = name.strip()
-        if len(name) > 200:
-            raise UnprocessableEntity("name: at most 200 characters")
-        user.name = name
+        user.name = _clean_user_name(name)
         await session.flush()
         return user
 
@@ -292,8 +306,13 @@ class AuthService:
         password: str,
         client: Client,
         link_token: str | None = None,
+        binding: str | None = None,
     ) -> SignIn:
-        """Email + password; answers alike for unknown emails (AUTH-05), limited (AUTH-04)."""
+        """Email + password; answers alike for unknown emails (AUTH-05), limited (AUTH-04).
+
+        `binding` is the browser's pre-auth cookie, when it already has one: a 2FA challenge is
+        only redeemable together with it (MFA-03).
+        """
         account = email.strip().lower()[:320]
         ip = client.ip or "unknown"
         await self.limiter.check(LOGIN_PER_ACCOUNT, "login-account", account, what="sign-ins")
@@ -311,22 +330,41 @@ class AuthService:
         assert user.id is not None
         if user.password_hash and needs_rehash(user.password_hash):
             user.password_hash = await hash_password_async(password)  # raise to today's policy
+        mail: list[Mail] = []
         if link_token:
             from whowhywhen.auth.oidc import link_pending_identity
 
-            await link_pending_identity(session, user, link_token)
-        return await self._after_first_factor(session, user, client, "password")
+            provider = await link_pending_identity(session, user, link_token)
+            if provider is not None:
+                mail.append(
+                    Mail(
+                        user.email,
+                        "sign_in_linked",
+                        {"provider": provider, "url": self._link("/forgot-password")},
+                    )
+                )
+        result = await self._after_first_factor(session, user, client, "password", binding)
+        result.mail.extend(mail)
+        return result
 
     async def _after_first_factor(
-        self, session: AsyncSession, user: User, client: Client, method: str
+        self,
+        session: AsyncSession,
+        user: User,
+        client: Client,
+        method: str,
+        binding: str | None = None,
     ) -> SignIn:
         assert user.id is not None
         if await user_service.two_factor_enabled(session, user.id):
+            if not binding or not 32 <= len(binding) <= 128:
+                binding = new_secret()
+            payload = {"method": method, "binding": sha256(binding)}
             challenge = await self._new_token(
-                session, MFA, user.id, timedelta(minutes=CHALLENGE_MINUTES), {"method": method}
+                session, MFA, user.id, timedelta(minutes=CHALLENGE_MINUTES), payload
             )
             audit("login.password_ok", outcome="2fa_required", user_id=user.id, ip=client.ip)
-            return SignIn(challenge=challenge)
+            return SignIn(challenge=challenge, binding=binding)
         issued = await self.start_session(session, user, client, method)
         audit("login", user_id=user.id, ip=client.ip, method=method, user_agent=client.user_agent)
         return SignIn(session=issued)
@@ -336,22 +374,33 @@ class AuthService:
         session: AsyncSession,
         *,
         challenge: str,
+        binding: str | None,
         client: Client,
         code: str | None = None,
         recovery_code: str | None = None,
     ) -> SignIn:
-        """Step two of a 2FA sign-in: the challenge plus a TOTP or recovery code."""
+        """Step two of a 2FA sign-in: the challenge, the pre-auth cookie it is bound to (MFA-03),
+        and a TOTP or recovery code."""
         now = utc_now()
         pending = await repository.peek_token(session, sha256(challenge), MFA, now)
         if pending is None or pending.user_id is None:
-            raise Unauthorized("sign-in challenge expired; sign in again")
+            raise Unauthorized(CHALLENGE_EXPIRED)
+        saved = json.loads(pending.payload)
+        bound = saved.get("binding")
+        if (
+            not binding
+            or not isinstance(bound, str)
+            or not secrets.compare_digest(sha256(binding), bound)
+        ):
+            audit("2fa.verify", outcome="unbound", user_id=pending.user_id, ip=client.ip)
+            raise Unauthorized(CHALLENGE_EXPIRED)
         user = await repository.get(session, pending.user_id)
         if user is None or not user.is_active:
-            raise Unauthorized("sign-in challenge expired; sign in again")
+            raise Unauthorized(CHALLENGE_EXPIRED)
         mail = await self._check_second_factor(session, user, code, recovery_code, client)
         if await repository.spend_token(session, sha256(challenge), MFA, now) is None:
-            raise Unauthorized("sign-in challenge expired; sign in again")
-        method = json.loads(pending.payload).get("method", "password")
+            raise Unauthorized(CHALLENGE_EXPIRED)
+        method = saved.get("method", "password")
         issued = await self.start_session(session, user, client, str(method))
         audit("login", user_id=user.id, ip=client.ip, method=method, second_factor=True)
         return SignIn(session=issued, mail=mail)
@@ -413,18 +462,54 @@ class AuthService:
                 return None
         return None
 
+    # Sign-up.
+
+    async def sign_up(
+        self, session: AsyncSession, *, email: str, password: str, name: str, client: Client
+    ) -> SignUp:
+        """A new account, or (for an email that has one) a note to its owner and nothing else.
+
+        Both paths validate the same input, hash the password once and answer alike, so the
+        answer and its timing do not tell whether the address is registered (AUTH-05).
+        """
+        email = normalise_email(email)
+        name = _clean_user_name(name)
+        check_password_policy(password, email=email)
+        existing = await repository.get_by_email(session, email)
+        password_hash = await hash_password_async(password)
+        if existing is not None:
+            audit("register", outcome="existing_email", user_id=existing.id, ip=client.ip)
+            return SignUp(
+                None,
+                Mail(
+                    existing.email,
+                    "register_existing",
+                    {"url": self._link("/login"), "reset_url": self._link("/forgot-password")},
+                ),
+            )
+        user = User(email=email, name=name, password_hash=password_hash, created_at=utc_now())
+        await repository.add(session, user)
+        audit("register", user_id=user.id, ip=client.ip)
+        return SignUp(
+            user, Mail(email, "welcome", {"name": name or email, "url": self._link("/login")})
+        )
+
     # Passwords.
 
     async def change_password(
-        self, session: AsyncSession, user: User, *, current: str, new: str, client: Client
+        self,
+        session: AsyncSession,
+        user: User,
+        *,
+        current: str,
+        new: str,
+        client: Client,
+        code: str | None = None,
     ) -> tuple[IssuedSession, Mail]:
-        """Needs the current password; ends every session and starts a fresh one."""
+        """Needs the current password (and a code with 2FA on); ends every session and starts a
+        fresh one."""
         assert user.id is not None
-        key = str(user.id)
-        await self.limiter.check(LOGIN_PER_ACCOUNT, "reauth", key, what="password attempts")
-        if not await verify_password_async(current, user.password_hash):
-            await self.limiter.hit(LOGIN_PER_ACCOUNT, "reauth", key)
-            raise BadRequest("current_password: incorrect")
+        await self.reauthenticate(session, user, current, code, field="current_password")
         check_password_policy(new, email=user.email)
         user.password_hash = await hash_password_async(new)
         await self.end_all_sessions(session, user, "password_changed")
@@ -481,21 +566,40 @@ class AuthService:
         return Mail(user.email, "password_changed", {"url": self._link("/forgot-password")})
 
     async def reauthenticate(
-        self, session: AsyncSession, user: User, password: str, code: str | None
+        self,
+        session: AsyncSession,
+        user: User,
+        password: str,
+        code: str | None,
+        *,
+        field: str = "password",
     ) -> None:
-        """The password (and a TOTP code when 2FA is on), for sensitive changes (AUTH-10)."""
+        """The password (and a TOTP code when 2FA is on) sent with a sensitive change (AUTH-10).
+
+        Raises Forbidden (not Unauthorized: the session itself is fine) and counts each wrong
+        password or code against the same limits as sign-in.
+        """
         assert user.id is not None
         key = str(user.id)
         await self.limiter.check(LOGIN_PER_ACCOUNT, "reauth", key, what="password attempts")
+        if user.password_hash is None:
+            raise Forbidden(
+                f"{field}: this account signs in with Google only; set a password first "
+                "(sign out, then 'Forgot password?' sends a link)"
+            )
         if not await verify_password_async(password, user.password_hash):
             await self.limiter.hit(LOGIN_PER_ACCOUNT, "reauth", key)
-            raise BadRequest("password: incorrect")
+            audit("reauth", outcome="failure", user_id=user.id, reason="password")
+            raise Forbidden(f"{field}: incorrect password")
         row = await repository.totp(session, user.id)
         if row is not None and row.enabled_at is not None:
+            if not code:
+                raise Forbidden("code: enter the current code from your authenticator app")
             await self.limiter.check(TOTP_PER_USER, "totp", key, what="two-factor attempts")
-            if not code or not await self._claim_code(session, row, code):
+            if not await self._claim_code(session, row, code):
                 await self.limiter.hit(TOTP_PER_USER, "totp", key)
-                raise BadRequest("code: invalid two-factor code")
+                audit("reauth", outcome="failure", user_id=user.id, reason="code")
+                raise Forbidden("code: invalid two-factor code")
 
     # 2FA enrolment.
 
@@ -607,6 +711,8 @@ class AuthService:
         )
         return token
 
-    async def after_oidc(self, session: AsyncSession, user: User, client: Client) -> SignIn:
+    async def after_oidc(
+        self, session: AsyncSession, user: User, client: Client, binding: str | None = None
+    ) -> SignIn:
         """An OIDC identity signed in: the same 2FA step as a password sign-in (MFA-06)."""
-        return await self._after_first_factor(session, user, client, "oidc")
+        return await self._after_first_factor(session, user, client, "oidc", binding)

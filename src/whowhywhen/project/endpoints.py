@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, BackgroundTasks, Request, status
 
-from whowhywhen.auth.auth import CurrentUser, DbSession, MailerDep
+from whowhywhen.auth.auth import Auth, CurrentUser, DbSession, MailerDep
 from whowhywhen.auth.endpoints import send_later
 from whowhywhen.auth.ratelimit import INVITE_ACCEPT_PER_USER
 from whowhywhen.config import Settings
@@ -91,11 +93,25 @@ async def update_project(
     return view
 
 
-@router.delete("/projects/{project_id}", status_code=status.HTTP_204_NO_CONTENT)
+REAUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    403: {"description": "Wrong password or 2FA code (or a role below owner)."},
+    429: {"description": "Too many wrong passwords or codes; see Retry-After."},
+}
+
+
+@router.delete(
+    "/projects/{project_id}", status_code=status.HTTP_204_NO_CONTENT, responses=REAUTH_RESPONSES
+)
 async def delete_project(
-    body: schemas.ProjectDelete, access: ProjectOwner, session: DbSession, request: Request
+    body: schemas.ProjectDelete,
+    access: ProjectOwner,
+    session: DbSession,
+    auth: Auth,
+    request: Request,
 ) -> None:
-    """Delete the project and all its data (owner; confirm with the project's name)."""
+    """Delete the project and all its data (owner; the project's name, your password and, with
+    2FA on, a current code, all in the JSON body)."""
+    await auth.reauthenticate(session, access.user, body.password, body.code)
     await project_service.delete(
         session, access.project, confirm_name=body.confirm_name, actor=access.user
     )
@@ -105,11 +121,17 @@ async def delete_project(
         ingest.keys.forget()  # this process stops accepting its keys at once
 
 
-@router.post("/projects/{project_id}/transfer", status_code=status.HTTP_204_NO_CONTENT)
+@router.post(
+    "/projects/{project_id}/transfer",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=REAUTH_RESPONSES,
+)
 async def transfer_project(
-    body: schemas.Transfer, access: ProjectOwner, session: DbSession
+    body: schemas.Transfer, access: ProjectOwner, session: DbSession, auth: Auth
 ) -> None:
-    """Make another member the owner; you stay on as an admin (owner)."""
+    """Make another member the owner; you stay on as an admin (owner; needs your password and,
+    with 2FA on, a current code)."""
+    await auth.reauthenticate(session, access.user, body.password, body.code)
     await project_service.transfer(
         session, access.project_id, actor=access.user, user_id=body.user_id
     )

@@ -39,15 +39,27 @@ class ProjectUpdate(BaseModel):
     apdex_t_ms: int | None = Field(default=None, ge=1, le=600_000)
 
 
-class ProjectDelete(BaseModel):
+class Reauthentication(BaseModel):
+    """The signed-in user's password (and 2FA code), sent with an operation that needs it."""
+
     model_config = ConfigDict(extra="forbid")
 
+    password: str = Field(
+        min_length=1, max_length=4096, description="The signed-in user's current password."
+    )
+    code: str | None = Field(
+        default=None,
+        min_length=6,
+        max_length=10,
+        description="A current code from the authenticator app; required when 2FA is on.",
+    )
+
+
+class ProjectDelete(Reauthentication):
     confirm_name: str = Field(max_length=200, description="The project's exact name.")
 
 
-class Transfer(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class Transfer(Reauthentication):
     user_id: int = Field(description="The member who becomes the owner.")
 
 

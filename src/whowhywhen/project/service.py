@@ -54,6 +54,10 @@ class ProjectService:
         audit("project.created", user_id=owner.id, project_id=project.id)
         return project
 
+    def clean_name(self, name: str) -> str:
+        """A project name as it will be stored; 422 when it is empty or too long."""
+        return _clean_name(name)
+
     async def get(self, session: AsyncSession, project_id: int) -> Project:
         project = await repository.get(session, project_id)
         if project is None:

@@ -7,6 +7,13 @@ type Q = Record<string, string | number | undefined> | undefined;
 type Id = string | number;
 const pid = (id: Id) => ({ project_id: Number(id) });
 
+/** The password (and 2FA code) that sensitive operations need in the same request. */
+export type Reauth = { password: string; code?: string };
+const reauthBody = ({ password, code }: Reauth) => ({
+	password,
+	code: code?.replace(/\s/g, '') || null
+});
+
 export const auth = {
 	register: (body: { name: string; email: string; password: string; project_name?: string }) =>
 		unwrap(client.POST('/dashauth/register', { body })),
@@ -17,8 +24,12 @@ export const auth = {
 	me: () => unwrap(client.GET('/dashauth/users/me')),
 	updateMe: (name: string) => unwrap(client.PATCH('/dashauth/users/me', { body: { name } })),
 	logout: () => unwrap(client.POST('/dashauth/logout')),
-	changePassword: (current_password: string, new_password: string) =>
-		unwrap(client.POST('/dashauth/change-password', { body: { current_password, new_password } })),
+	changePassword: (current_password: string, new_password: string, code?: string) =>
+		unwrap(
+			client.POST('/dashauth/change-password', {
+				body: { current_password, new_password, code: code || null }
+			})
+		),
 	forgotPassword: (email: string) =>
 		unwrap(client.POST('/dashauth/forgot-password', { body: { email } })),
 	resetPassword: (token: string, new_password: string) =>
@@ -43,11 +54,20 @@ export const projects = {
 		id: Id,
 		body: { name?: string; timezone?: string; retention_days?: number; anonymize_ip?: boolean }
 	) => unwrap(client.PATCH('/dashapi/projects/{project_id}', { params: { path: pid(id) }, body })),
-	remove: (id: Id, confirm_name: string) =>
+	/** Owner only; `password` (and `code` with 2FA on) re-authenticate the user for it. */
+	remove: (id: Id, confirm_name: string, reauth: Reauth) =>
 		unwrap(
 			client.DELETE('/dashapi/projects/{project_id}', {
 				params: { path: pid(id) },
-				body: { confirm_name }
+				body: { confirm_name, ...reauthBody(reauth) }
+			})
+		),
+	/** Owner only; the new owner must already be a member. */
+	transfer: (id: Id, userId: number, reauth: Reauth) =>
+		unwrap(
+			client.POST('/dashapi/projects/{project_id}/transfer', {
+				params: { path: pid(id) },
+				body: { user_id: userId, ...reauthBody(reauth) }
 			})
 		),
 	members: (id: Id) =>

@@ -120,7 +120,8 @@ export interface paths {
         post?: never;
         /**
          * Delete Project
-         * @description Delete the project and all its data (owner; confirm with the project's name).
+         * @description Delete the project and all its data (owner; the project's name, your password and, with
+         *     2FA on, a current code, all in the JSON body).
          */
         delete: operations["delete_project_dashapi_projects__project_id__delete"];
         options?: never;
@@ -228,6 +229,26 @@ export interface paths {
          * @description The matching requests as CSV, streamed, newest first (formula cells neutralised).
          */
         get: operations["export_csv_dashapi_projects__project_id__export_csv_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dashapi/projects/{project_id}/ingest/outcomes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Ingest Outcomes
+         * @description Stored, duplicate, rejected and refused events and requests per day (COL-12).
+         */
+        get: operations["ingest_outcomes_dashapi_projects__project_id__ingest_outcomes_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -535,7 +556,8 @@ export interface paths {
         put?: never;
         /**
          * Transfer Project
-         * @description Make another member the owner; you stay on as an admin (owner).
+         * @description Make another member the owner; you stay on as an admin (owner; needs your password and,
+         *     with 2FA on, a current code).
          */
         post: operations["transfer_project_dashapi_projects__project_id__transfer_post"];
         delete?: never;
@@ -636,6 +658,9 @@ export interface paths {
         /**
          * Verify Totp
          * @description Sign-in step two: the challenge token with a TOTP code or a recovery code.
+         *
+         *     Needs the pre-auth cookie set by the password step as well: a challenge token alone is
+         *     refused with 401.
          */
         post: operations["verify_totp_dashauth_2fa_verify_post"];
         delete?: never;
@@ -655,7 +680,8 @@ export interface paths {
         put?: never;
         /**
          * Change Password
-         * @description Change the password (needs the current one); every other session ends.
+         * @description Change the password (needs the current one, and a code with 2FA on); every other session
+         *     ends.
          */
         post: operations["change_password_dashauth_change_password_post"];
         delete?: never;
@@ -815,7 +841,10 @@ export interface paths {
         put?: never;
         /**
          * Register
-         * @description Create an account (and a first project when `project_name` is given).
+         * @description Create an account (and a first project when `project_name` is given), then sign in.
+         *
+         *     The answer is the same whether or not the email already has an account (that address is
+         *     emailed instead and nothing is created), so it does not reveal who is registered.
          */
         post: operations["register_dashauth_register_post"];
         delete?: never;
@@ -895,7 +924,8 @@ export interface paths {
         put?: never;
         /**
          * Create Token
-         * @description Sign in with the OAuth2 password form (`username` = email); 2FA users get a challenge.
+         * @description Sign in with the OAuth2 password form (`username` = email); 2FA users get a challenge
+         *     (and the pre-auth cookie that must come back with it).
          */
         post: operations["create_token_dashauth_token_post"];
         delete?: never;
@@ -1154,6 +1184,11 @@ export interface components {
         };
         /** ChangePassword */
         ChangePassword: {
+            /**
+             * Code
+             * @description A current code from the authenticator app; required when 2FA is on.
+             */
+            code?: string | null;
             /** Current Password */
             current_password: string;
             /** New Password */
@@ -1370,6 +1405,15 @@ export interface components {
         HTTPValidationError: {
             /** Detail */
             detail?: components["schemas"]["ValidationError"][];
+        };
+        /** IngestOutcomes */
+        IngestOutcomes: {
+            /**
+             * Days
+             * @description Days with any outcome, newest first
+             */
+            days: components["schemas"]["OutcomeDay"][];
+            totals: components["schemas"]["OutcomeCounts"];
         };
         /** IngestResult */
         IngestResult: {
@@ -1635,6 +1679,139 @@ export interface components {
              */
             google: boolean;
         };
+        /** OutcomeCounts */
+        OutcomeCounts: {
+            /**
+             * Accepted
+             * @description Events stored
+             * @default 0
+             */
+            accepted: number;
+            /**
+             * Duplicates
+             * @description Events already stored (retried batch or event id)
+             * @default 0
+             */
+            duplicates: number;
+            /**
+             * Rate Limited
+             * @description Requests over the key's rate (429)
+             * @default 0
+             */
+            rate_limited: number;
+            /**
+             * Refused Invalid
+             * @description Requests refused as malformed (400/422)
+             * @default 0
+             */
+            refused_invalid: number;
+            /**
+             * Refused Media Type
+             * @description Requests with a wrong content type (415)
+             * @default 0
+             */
+            refused_media_type: number;
+            /**
+             * Refused Too Large
+             * @description Requests over a size or batch limit (413)
+             * @default 0
+             */
+            refused_too_large: number;
+            /**
+             * Rejected
+             * @description Invalid events left out of stored batches
+             * @default 0
+             */
+            rejected: number;
+            /**
+             * Sdk Dropped
+             * @description Events the SDKs dropped before sending, by reason (queue_overflow, …)
+             */
+            sdk_dropped?: {
+                [key: string]: number;
+            };
+            /**
+             * Shed
+             * @description Requests refused at capacity (503)
+             * @default 0
+             */
+            shed: number;
+            /**
+             * Unavailable
+             * @description Requests refused while storage was down (503)
+             * @default 0
+             */
+            unavailable: number;
+        };
+        /** OutcomeDay */
+        OutcomeDay: {
+            /**
+             * Accepted
+             * @description Events stored
+             * @default 0
+             */
+            accepted: number;
+            /**
+             * Day
+             * Format: date
+             */
+            day: string;
+            /**
+             * Duplicates
+             * @description Events already stored (retried batch or event id)
+             * @default 0
+             */
+            duplicates: number;
+            /**
+             * Rate Limited
+             * @description Requests over the key's rate (429)
+             * @default 0
+             */
+            rate_limited: number;
+            /**
+             * Refused Invalid
+             * @description Requests refused as malformed (400/422)
+             * @default 0
+             */
+            refused_invalid: number;
+            /**
+             * Refused Media Type
+             * @description Requests with a wrong content type (415)
+             * @default 0
+             */
+            refused_media_type: number;
+            /**
+             * Refused Too Large
+             * @description Requests over a size or batch limit (413)
+             * @default 0
+             */
+            refused_too_large: number;
+            /**
+             * Rejected
+             * @description Invalid events left out of stored batches
+             * @default 0
+             */
+            rejected: number;
+            /**
+             * Sdk Dropped
+             * @description Events the SDKs dropped before sending, by reason (queue_overflow, …)
+             */
+            sdk_dropped?: {
+                [key: string]: number;
+            };
+            /**
+             * Shed
+             * @description Requests refused at capacity (503)
+             * @default 0
+             */
+            shed: number;
+            /**
+             * Unavailable
+             * @description Requests refused while storage was down (503)
+             * @default 0
+             */
+            unavailable: number;
+        };
         /** ParsedUserAgent */
         ParsedUserAgent: {
             /**
@@ -1780,10 +1957,20 @@ export interface components {
         /** ProjectDelete */
         ProjectDelete: {
             /**
+             * Code
+             * @description A current code from the authenticator app; required when 2FA is on.
+             */
+            code?: string | null;
+            /**
              * Confirm Name
              * @description The project's exact name.
              */
             confirm_name: string;
+            /**
+             * Password
+             * @description The signed-in user's current password.
+             */
+            password: string;
         };
         /** ProjectList */
         ProjectList: {
@@ -1837,12 +2024,6 @@ export interface components {
              * @description Also create a first project with this name.
              */
             project_name?: string | null;
-        };
-        /** Registered */
-        Registered: {
-            /** Project Id */
-            project_id?: number | null;
-            user: components["schemas"]["User"];
         };
         /** Rejection */
         Rejection: {
@@ -2424,6 +2605,16 @@ export interface components {
         /** Transfer */
         Transfer: {
             /**
+             * Code
+             * @description A current code from the authenticator app; required when 2FA is on.
+             */
+            code?: string | null;
+            /**
+             * Password
+             * @description The signed-in user's current password.
+             */
+            password: string;
+            /**
              * User Id
              * @description The member who becomes the owner.
              */
@@ -2802,6 +2993,13 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description Wrong password or 2FA code (or a role below owner). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             /** @description Validation Error */
             422: {
                 headers: {
@@ -2810,6 +3008,13 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"];
                 };
+            };
+            /** @description Too many wrong passwords or codes; see Retry-After. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };
@@ -3122,6 +3327,41 @@ export interface operations {
                 };
                 content: {
                     "text/csv": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    ingest_outcomes_dashapi_projects__project_id__ingest_outcomes_get: {
+        parameters: {
+            query?: {
+                /** @description Days back, today included */
+                days?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The project's id */
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IngestOutcomes"];
                 };
             };
             /** @description Validation Error */
@@ -3890,6 +4130,13 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description Wrong password or 2FA code (or a role below owner). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             /** @description Validation Error */
             422: {
                 headers: {
@@ -3898,6 +4145,13 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"];
                 };
+            };
+            /** @description Too many wrong passwords or codes; see Retry-After. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };
@@ -4300,12 +4554,12 @@ export interface operations {
         };
         responses: {
             /** @description Successful Response */
-            201: {
+            202: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Registered"];
+                    "application/json": components["schemas"]["Message"];
                 };
             };
             /** @description Validation Error */
