@@ -34,6 +34,7 @@ from whowhywhen.ingest.endpoints import openapi_components as ingest_components
 from whowhywhen.ingest.endpoints import router as ingest_router
 from whowhywhen.ingest.outcomes import router as ingest_outcomes_router
 from whowhywhen.ingest.service import IngestService
+from whowhywhen.kit.gc_tuning import tune_for_server
 from whowhywhen.project.endpoints import router as project_router
 from whowhywhen.worker import registry
 from whowhywhen.worker.scheduler import InProcessScheduler
@@ -84,7 +85,11 @@ def install_error_handlers(app: FastAPI) -> None:
         return _envelope(500, "InternalError", f"internal error (request id {request_id})")
 
 
-def create_app(settings: Settings | None = None, mode: Mode = Mode.all) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, mode: Mode = Mode.all, *, server_process: bool = False
+) -> FastAPI:
+    """The application; `server_process` when it is the process's only job (the CLI's servers),
+    which also tunes the garbage collector once start-up is done."""
     settings = settings or get_settings()
     settings.check_production()
 
@@ -104,6 +109,8 @@ def create_app(settings: Settings | None = None, mode: Mode = Mode.all) -> FastA
         app.state.auth = AuthService(settings)
         app.state.oidc = OidcService(settings, app.state.auth)
         app.state.mailer = Mailer(settings)
+        if server_process:
+            tune_for_server()
         flusher = asyncio.create_task(
             app.state.ingest.outcomes.run(db, settings.outcome_flush_seconds)
         )

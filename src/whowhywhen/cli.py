@@ -67,7 +67,7 @@ def _servers(host: str, ports: list[int], mode_name: str) -> None:
     from whowhywhen.app import Mode, create_app
 
     configure_logging()
-    application = create_app(mode=Mode(mode_name))
+    application = create_app(mode=Mode(mode_name), server_process=True)
     servers = [
         uvicorn.Server(
             uvicorn.Config(
