@@ -5,14 +5,16 @@ from __future__ import annotations
 import math
 import random
 from datetime import timedelta
+from typing import Any
 
 import httpx2
 import pytest
+import sqlalchemy as sa
 
 from tests.analytics.helpers import CURL, IPHONE, ev, load_project, send, set_project
 from tests.factories import Factory
 from tests.ingest.helpers import GOOGLEBOT, GPTBOT
-from whowhywhen.analytics import tasks
+from whowhywhen.analytics import queries, tasks
 from whowhywhen.analytics.schemas import Interval
 from whowhywhen.analytics.service import (
     analytics_service,
@@ -22,6 +24,7 @@ from whowhywhen.analytics.service import (
 )
 from whowhywhen.db import Database
 from whowhywhen.exceptions import UnprocessableEntity
+from whowhywhen.kit.histogram import bin_value, percentiles
 from whowhywhen.kit.time import utc_now
 
 
@@ -343,6 +346,52 @@ class TestCompaction:
         after = await snapshot()
         assert after == before
         assert await tasks.compact_rollups(db, now=now) == {}
+
+        def by_day(table: sa.Table) -> sa.Select[Any]:
+            c = table.c
+            keys = [c.bucket, c.dimension, c.value]
+            return (
+                sa.select(*keys, sa.func.sum(c.count))
+                .where(c.project_id == project.id)
+                .group_by(*keys)
+            )
+
+        async with db.session() as session:
+            split = set(await session.execute(by_day(queries.DIMENSIONS[1])))
+            totals = set(await session.execute(by_day(queries.DIMENSION_TOTALS_DAY)))
+        assert split
+        assert totals == split
+
+
+class TestPercentilesInSql:
+    async def test_the_database_picks_the_bins_the_python_rule_picks(self, db: Database) -> None:
+        rng = random.Random(7)
+        histograms = {
+            key: {rng.randint(-150, 250): rng.randint(1, 500) for _ in range(rng.randint(1, 30))}
+            for key in range(12)
+        }
+        histograms[12] = {120: 1}
+        histograms[13] = {10: 19, 11: 1}  # 0.95 x 20 sits exactly on a bin edge
+        binned = sa.union_all(
+            *(
+                sa.select(
+                    sa.literal(k, sa.Integer).label("key"),
+                    sa.literal(b, sa.Integer).label("bin"),
+                    sa.literal(n, sa.Integer).label("count"),
+                )
+                for k, h in histograms.items()
+                for b, n in h.items()
+            )
+        ).subquery("binned")
+        quantiles = (0.5, 0.95, 0.99)
+        async with db.session() as session:
+            got = {
+                key: list(bins)
+                for key, *bins in await session.execute(queries.percentile_bins(binned, quantiles))
+            }
+        assert {key: [bin_value(b) for b in bins] for key, bins in got.items()} == {
+            key: percentiles(h, quantiles) for key, h in histograms.items()
+        }
 
 
 class TestRetention:

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
@@ -25,6 +26,7 @@ from whowhywhen.models import (
     BotRollupHour,
     DimensionRollupDay,
     DimensionRollupHour,
+    DimensionTotalDay,
     Endpoint,
     LatencyHistogramDay,
     LatencyHistogramEndpointDay,
@@ -80,6 +82,7 @@ HISTOGRAMS = [_t(LatencyHistogramMinute), _t(LatencyHistogramHour), _t(LatencyHi
 PROJECT_HISTOGRAMS = [_t(LatencyHistogramProjectHour), _t(LatencyHistogramProjectDay)]
 ENDPOINT_HISTOGRAM_DAY = _t(LatencyHistogramEndpointDay)
 DIMENSIONS = [_t(DimensionRollupHour), _t(DimensionRollupDay)]
+DIMENSION_TOTALS_DAY = _t(DimensionTotalDay)
 BOTS = [_t(BotRollupHour), _t(BotRollupDay)]
 UNIQUE_IPS = [_t(UniqueIpHour), _t(UniqueIpDay)]
 LOGS = _t(RequestLog)
@@ -135,6 +138,23 @@ def _union(
     return sa.union_all(*parts).subquery("u")
 
 
+def _facts_union(
+    project_id: int,
+    start: datetime,
+    end: datetime,
+    filters: Filters,
+    group: Sequence[str],
+    hour_buckets: bool = False,
+) -> sa.Subquery:
+    """The fact rows of the range from the three levels, ungrouped."""
+    return _union(
+        FACTS,
+        [*group, "count", "duration_sum", "duration_max"],
+        lambda t: _rollup_where(t, project_id, start, end, filters),
+        hour_buckets,
+    )
+
+
 def facts(
     project_id: int,
     start: datetime,
@@ -148,12 +168,7 @@ def facts(
 
     With `hour_buckets`, minute buckets are floored to the UTC hour before grouping (rows are
     still selected by their minute)."""
-    u = _union(
-        FACTS,
-        [*group, "count", "duration_sum", "duration_max"],
-        lambda t: _rollup_where(t, project_id, start, end, filters),
-        hour_buckets,
-    )
+    u = _facts_union(project_id, start, end, filters, group, hour_buckets)
     keys = [u.c[name] for name in group]
     return sa.select(
         *keys, sa.func.sum(u.c.count), sa.func.sum(u.c.duration_sum), sa.func.max(u.c.duration_max)
@@ -171,7 +186,34 @@ def histogram(
     hour_floor: datetime | None = None,
     hour_buckets: bool = False,
 ) -> sa.Select[Any]:
-    """(group…, bin, count) for the range (`hour_buckets` as in `facts`).
+    """(group…, bin, count) for the range (`hour_buckets` as in `facts`); the rows as in
+    `_histogram_union`."""
+    u = _histogram_union(
+        project_id,
+        start,
+        end,
+        filters,
+        group,
+        coarse=coarse,
+        hour_floor=hour_floor,
+        hour_buckets=hour_buckets,
+    )
+    keys = [u.c[name] for name in [*group, "bin"]]
+    return sa.select(*keys, sa.func.sum(u.c.count)).group_by(*keys)
+
+
+def _histogram_union(
+    project_id: int,
+    start: datetime,
+    end: datetime,
+    filters: Filters,
+    group: Sequence[str],
+    *,
+    coarse: bool,
+    hour_floor: datetime | None,
+    hour_buckets: bool = False,
+) -> sa.Subquery:
+    """(group…, bin, count) rows of the range, ungrouped.
 
     Minute rows not yet compacted always count. Without filters and grouped at most by bucket,
     the rest comes from the per-project histograms: with `coarse`, the day copies only; else
@@ -213,16 +255,20 @@ def histogram(
             lambda t: _rollup_where(t, project_id, start, end, filters),
             hour_buckets,
         )
-    keys = [u.c[name] for name in [*group, "bin"]]
-    return sa.select(*keys, sa.func.sum(u.c.count)).group_by(*keys)
+    return u
 
 
 def dimensions(
     project_id: int, start: datetime, end: datetime, filters: Filters, names: Sequence[str]
 ) -> sa.Select[Any]:
-    """(dimension, value, count) from the dimension rollups, for the named dimensions."""
+    """(dimension, value, count) from the dimension rollups, for the named dimensions.
+
+    Without status or bot filters, days come from the day totals (the same counts, summed over
+    status codes and bot-or-not when the compaction task wrote them)."""
+    by_status = filters.status is not None or filters.status_class is not None
+    unsplit = not by_status and filters.bot is None and not filters.endpoint
     u = _union(
-        DIMENSIONS,
+        [DIMENSIONS[0], DIMENSION_TOTALS_DAY] if unsplit else DIMENSIONS,
         ["dimension", "value", "count"],
         lambda t: [
             *_rollup_where(t, project_id, start, end, filters),
@@ -496,6 +542,7 @@ TO_DAY = (
         DIMENSIONS[1],
         _DIM_KEY,
         ("count", "duration_sum"),
+        also=((DIMENSION_TOTALS_DAY, ("dimension", "value"), True),),
         early=True,
     ),
     Move("bots", BOTS[0], BOTS[1], _BOT_KEY, ("count",), ("last_seen",), early=True),
@@ -654,4 +701,141 @@ def facts_and_bins(
             top.label("m"),
         ),
         sa.select(_int(1), h_key, bin_index, h_count, _zero(), _zero()),
+    )
+
+
+# -- percentiles in SQL ------------------------------------------------------------------------
+
+
+def percentile_bins(binned: sa.FromClause, quantiles: Sequence[float]) -> sa.Select[Any]:
+    """(key, bin at each quantile…) from `binned` rows (key, bin, count), one row per key.
+
+    The nearest-rank rule of `kit.histogram.percentiles`: the first bin whose cumulative count
+    reaches q × total (a float product, as in Python, so the same bin is picked), computed with
+    window functions so only one row per key leaves the database.
+    """
+    key, bin_index, count = list(binned.c)
+    running = sa.select(
+        key.label("key"),
+        bin_index.label("bin"),
+        sa.func.sum(count).over(partition_by=key, order_by=bin_index).label("seen"),
+        sa.func.sum(count).over(partition_by=key).label("total"),
+    ).subquery("running")
+    return sa.select(
+        running.c.key,
+        *(
+            sa.func.min(running.c.bin).filter(
+                running.c.seen
+                >= sa.cast(sa.literal_column(repr(float(q))), sa.Float) * running.c.total
+            )
+            for q in quantiles
+        ),
+    ).group_by(running.c.key)
+
+
+def _binned(u: sa.Subquery, key: Any) -> sa.Subquery:
+    """(key, bin, count) summed from histogram rows `u`, `key` an expression over them."""
+    keyed = sa.select(key.label("key"), u.c.bin, u.c.count).subquery("keyed")
+    return (
+        sa.select(keyed.c.key, keyed.c.bin, sa.func.sum(keyed.c.count).label("count"))
+        .group_by(keyed.c.key, keyed.c.bin)
+        .subquery("binned")
+    )
+
+
+def facts_and_percentiles(
+    project_id: int,
+    start: datetime,
+    end: datetime,
+    filters: Filters,
+    key: str,
+    quantiles: Sequence[float],
+    *,
+    coarse: bool,
+    hour_floor: datetime | None,
+) -> sa.CompoundSelect[Any]:
+    """Facts per (key, status code) and the bins at up to three quantiles per key, in one
+    statement: rows (kind, key, a, n, s, m), kind 0 facts (a status code, n count, s duration
+    sum, m duration max), kind 1 percentile bins (a, n, s at the first, second, third quantile).
+    """
+    f = facts(project_id, start, end, filters, [key, "status_code"]).subquery("f")
+    f_key, status, count, total, top = list(f.c)
+    u = _histogram_union(
+        project_id, start, end, filters, [key], coarse=coarse, hour_floor=hour_floor
+    )
+    p = percentile_bins(_binned(u, u.c[key]), quantiles).subquery("p")
+    bins = [*list(p.c)[1:], *([sa.null()] * (3 - len(quantiles)))]
+    return sa.union_all(
+        sa.select(
+            _int(0).label("kind"),
+            f_key.label("key"),
+            status.label("a"),
+            count.label("n"),
+            total.label("s"),
+            top.label("m"),
+        ),
+        sa.select(_int(1), p.c.key, bins[0], bins[1], sa.cast(bins[2], sa.Float), _zero()),
+    )
+
+
+def period_index(bucket: Any, starts: Sequence[datetime]) -> Any:
+    """The 0-based index of the period (given by its ascending UTC starts) holding `bucket`:
+    PostgreSQL's `width_bucket` over the starts (buckets before the first give -1)."""
+    bounds = sa.bindparam(
+        None, list(starts), type_=postgresql.ARRAY(sa.DateTime(timezone=True)), unique=True
+    )
+    return sa.func.width_bucket(bucket, bounds, type_=sa.Integer) - 1
+
+
+def _status_class(status: Any) -> Any:
+    """2, 3, 4 or 5, as the timeline counts them (1xx with 2xx, anything over 5xx with 5xx)."""
+    return sa.case((status < 300, 2), (status < 400, 3), (status < 500, 4), else_=5)
+
+
+def timeline(
+    project_id: int,
+    start: datetime,
+    end: datetime,
+    filters: Filters,
+    starts: Sequence[datetime],
+    *,
+    coarse: bool,
+    hour_floor: datetime | None,
+) -> sa.CompoundSelect[Any]:
+    """Every period's facts per status class and its p95 bin, in one statement (PostgreSQL):
+    rows (kind, period, a, n, s, m), kind 0 facts (a status class, n count, s duration sum,
+    m duration max), kind 1 (a the p95 bin)."""
+    fu = _facts_union(project_id, start, end, filters, ["bucket", "status_code"])
+    keyed = sa.select(
+        period_index(fu.c.bucket, starts).label("period"),
+        _status_class(fu.c.status_code).label("a"),
+        fu.c.count,
+        fu.c.duration_sum,
+        fu.c.duration_max,
+    ).subquery("keyed_facts")
+    f = (
+        sa.select(
+            keyed.c.period,
+            keyed.c.a,
+            sa.func.sum(keyed.c.count).label("n"),
+            sa.func.sum(keyed.c.duration_sum).label("s"),
+            sa.func.max(keyed.c.duration_max).label("m"),
+        )
+        .group_by(keyed.c.period, keyed.c.a)
+        .subquery("f")
+    )
+    hu = _histogram_union(
+        project_id, start, end, filters, ["bucket"], coarse=coarse, hour_floor=hour_floor
+    )
+    p = percentile_bins(_binned(hu, period_index(hu.c.bucket, starts)), [0.95]).subquery("p")
+    return sa.union_all(
+        sa.select(
+            _int(0).label("kind"),
+            f.c.period.label("period"),
+            f.c.a.label("a"),
+            f.c.n.label("n"),
+            f.c.s.label("s"),
+            f.c.m.label("m"),
+        ),
+        sa.select(_int(1), *list(p.c), _int(0), _zero(), _zero()),
     )

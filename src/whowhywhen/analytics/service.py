@@ -1,9 +1,11 @@
 """The analytics query service: resolves a query, runs the builders of `queries`, shapes results.
 
 Aggregates come from rollups (minute, hour and project-local day levels, unioned) and latency
-histograms merged into percentiles. Filters no rollup can answer (path, ip, user-agent substring,
-country, bot name, consumer, q) switch a stats route to raw rows bounded by the range (at most
-`raw_max_days`); the request explorer and the export always read raw rows.
+histograms merged into percentiles (picked in the statement for the endpoints table, and for the
+timeline on PostgreSQL, so one row per endpoint or period leaves the database). Filters no rollup
+can answer (path, ip, user-agent substring, country, bot name, consumer, q) switch a stats route
+to raw rows bounded by the range (at most `raw_max_days`); the request explorer and the export
+always read raw rows.
 """
 
 from __future__ import annotations
@@ -221,6 +223,8 @@ class _Totals:
     duration_sum: float = 0.0
     duration_max: float | None = None
     bins: Counter[int] = field(default_factory=Counter)
+    picked: dict[float, int | None] | None = None
+    """The bin at each quantile, when the database picked them (then `bins` stays empty)."""
 
     def add(self, status: int, is_bot: bool, count: int, total: float, top: float) -> None:
         self.requests += count
@@ -243,8 +247,17 @@ class _Totals:
         return round(self.duration_sum / self.requests, 3) if self.requests else None
 
     def percentiles(self, *qs: float) -> list[float | None]:
-        values = percentiles(self.bins, qs, self.duration_max)
+        if self.picked is not None:
+            values = [self._value(self.picked.get(q)) for q in qs]
+        else:
+            values = percentiles(self.bins, qs, self.duration_max)
         return [round(v, 3) if v is not None else None for v in values]
+
+    def _value(self, index: int | None) -> float | None:
+        if index is None:
+            return None
+        value = bin_value(index)
+        return value if self.duration_max is None else min(value, self.duration_max)
 
 
 class _Source:
@@ -298,6 +311,57 @@ class _Rollups(_Source):
             else:
                 bin_rows.append((key_value, a, n))
         return fact_rows, bin_rows
+
+    async def facts_and_percentiles(
+        self, key: str, quantiles: Sequence[float]
+    ) -> tuple[list[tuple[Any, ...]], dict[Any, dict[float, int | None]]]:
+        """facts([key, "status_code"]) and the bin at each quantile per key, one statement."""
+        q = self.q
+        stmt = queries.facts_and_percentiles(
+            self.project_id,
+            q.start,
+            q.end,
+            q.filters,
+            key,
+            quantiles,
+            coarse=self.coarse,
+            hour_floor=self.hour_floor,
+        )
+        fact_rows: list[tuple[Any, ...]] = []
+        picked: dict[Any, dict[float, int | None]] = {}
+        for kind, key_value, a, n, total, top in await self.session.execute(stmt):
+            if kind == 0:
+                fact_rows.append((key_value, a, n, total, top))
+            else:
+                found = [a, n, total][: len(quantiles)]
+                picked[key_value] = {
+                    qv: int(b) if b is not None else None
+                    for qv, b in zip(quantiles, found, strict=True)
+                }
+        return fact_rows, picked
+
+    async def timeline(
+        self, starts: Sequence[datetime]
+    ) -> tuple[list[tuple[Any, ...]], dict[int, int]]:
+        """Facts per (period, status class) and each period's p95 bin (PostgreSQL)."""
+        q = self.q
+        stmt = queries.timeline(
+            self.project_id,
+            q.start,
+            q.end,
+            q.filters,
+            starts,
+            coarse=self.coarse,
+            hour_floor=self.hour_floor,
+        )
+        fact_rows: list[tuple[Any, ...]] = []
+        p95: dict[int, int] = {}
+        for kind, period, a, n, total, top in await self.session.execute(stmt):
+            if kind == 0:
+                fact_rows.append((period, a, n, total, top))
+            elif a is not None:
+                p95[period] = int(a)
+        return fact_rows, p95
 
     async def bins(self, group: Sequence[str]) -> list[tuple[Any, ...]]:
         q = self.q
@@ -518,6 +582,19 @@ class AnalyticsService:
             return slots[bucket]
 
         classes = [Counter[int]() for _ in periods]
+        if isinstance(source, _Rollups) and _dialect(session) == "postgresql":
+            # Periods, status classes and each period's p95 are worked out in the statement:
+            # a few rows per period leave the database instead of every bin of every bucket.
+            fact_rows, p95_bins = await source.timeline([p.astimezone(UTC) for p in periods])
+            for i, status_class, count, total, top in fact_rows:
+                if 0 <= i < len(periods):
+                    totals[i].add(
+                        status_class * 100, False, int(count), float(total or 0), float(top or 0)
+                    )
+                    classes[i][status_class] += int(count)
+            for i, t in enumerate(totals):
+                t.picked = {0.95: p95_bins.get(i)}
+            return self._timeline(q, zone, periods, totals, classes)
         if isinstance(source, _Rollups):
             # Minute rows summed per UTC hour in SQL when every period starts on a UTC hour
             # (a floored bucket then stays in its period): 60x fewer rows for recent hours.
@@ -537,6 +614,16 @@ class AnalyticsService:
             i = slot(bucket)
             if i is not None:
                 totals[i].bins[bin_index] += int(count)
+        return self._timeline(q, zone, periods, totals, classes)
+
+    @staticmethod
+    def _timeline(
+        q: StatsQuery,
+        zone: ZoneInfo,
+        periods: Sequence[datetime],
+        totals: Sequence[_Totals],
+        classes: Sequence[Counter[int]],
+    ) -> Timeline:
         items = []
         for period, t, c in zip(periods, totals, classes, strict=True):
             (p95,) = t.percentiles(0.95)
@@ -563,8 +650,11 @@ class AnalyticsService:
         pid = self._pid(project)
         source = await self._source(session, project, q)
         per: dict[int, _Totals] = defaultdict(_Totals)
+        quantiles = (0.5, 0.95, 0.99)
+        picked: dict[Any, dict[float, int | None]] | None = None
+        bin_rows: list[tuple[Any, ...]] = []
         if isinstance(source, _Rollups):
-            fact_rows, bin_rows = await source.facts_and_bins("endpoint_id")
+            fact_rows, picked = await source.facts_and_percentiles("endpoint_id", quantiles)
         else:
             fact_rows = await source.facts(["endpoint_id", "status_code"])
             bin_rows = await source.bins(["endpoint_id"])
@@ -572,6 +662,9 @@ class AnalyticsService:
             per[endpoint_id].add(status, False, int(count), float(total or 0), float(top or 0))
         ranked = sorted(per.items(), key=lambda kv: (-kv[1].requests, kv[0]))[:limit]
         wanted = {endpoint_id for endpoint_id, _ in ranked}
+        if picked is not None:
+            for endpoint_id in wanted:
+                per[endpoint_id].picked = picked.get(endpoint_id, {})
         for endpoint_id, bin_index, count in bin_rows:
             if endpoint_id in wanted:
                 per[endpoint_id].bins[bin_index] += int(count)
@@ -987,6 +1080,10 @@ async def _merge(
     ]
     statement = queries.merge_rows(target, key, move.sums, move.maxes, dialect)
     await session.execute(statement, payload)
+
+
+def _dialect(session: AsyncSession) -> str:
+    return session.get_bind().dialect.name
 
 
 def _other_raw(f: Filters) -> bool:

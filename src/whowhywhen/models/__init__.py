@@ -9,6 +9,7 @@ from whowhywhen.models.dimension_rollup import (
     BotRollupHour,
     DimensionRollupDay,
     DimensionRollupHour,
+    DimensionTotalDay,
 )
 from whowhywhen.models.endpoint import Endpoint, ProjectBot
 from whowhywhen.models.invitation import ProjectInvitation
@@ -60,6 +61,7 @@ __all__ += [
     "BotRollupHour",
     "DimensionRollupDay",
     "DimensionRollupHour",
+    "DimensionTotalDay",
     "LatencyHistogramDay",
     "LatencyHistogramEndpointDay",
     "LatencyHistogramHour",
