@@ -4,7 +4,7 @@ import { type Captured, EventBuffer, type LogEvent, Stats } from "./buffer.js";
 import { type Config, type ConsumerValue, ConfigError, envEnabled, resolveConfig, type WhoWhyWhenOptions } from "./config.js";
 import { logLimited } from "./log.js";
 import { Sender } from "./sender.js";
-import { fetchTransport, type Transport } from "./transport.js";
+import { httpTransport, type Transport } from "./transport.js";
 
 const CONSUMER = Symbol.for("whowhywhen.consumer");
 const EXCEPTION = Symbol.for("whowhywhen.exception");
@@ -92,7 +92,7 @@ export class Client {
     transport?: Transport,
   ) {
     this.buffer = new EventBuffer(config.maxQueueSize, config.maxQueueBytes, this.stats);
-    this.transport = transport ?? fetchTransport(config.endpoint, config.apiKey);
+    this.transport = transport ?? httpTransport(config.endpoint, config.apiKey);
     liveClients.add(this);
   }
 

@@ -1,3 +1,5 @@
+import { Agent as HttpAgent, type IncomingMessage, request as httpRequest } from "node:http";
+import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { promisify } from "node:util";
 import { gzip } from "node:zlib";
 import { VERSION } from "./version.js";
@@ -5,6 +7,8 @@ import { VERSION } from "./version.js";
 export const USER_AGENT = `whowhywhen-js/${VERSION}`;
 export const GZIP_MIN_BYTES = 1024;
 const gzipAsync = promisify(gzip);
+/** Close a kept-alive connection after 4 s idle: before servers' usual 5 s keep-alive timeout. */
+const IDLE_SOCKET_MS = 4000;
 
 export interface TransportResponse {
   status: number;
@@ -25,7 +29,7 @@ export async function encodeBody(body: Uint8Array): Promise<[Uint8Array, boolean
   return [await gzipAsync(body, { level: 1 }), true];
 }
 
-/** The default transport: the built-in `fetch`, no redirects, a timeout per attempt. */
+/** The built-in `fetch` as a transport: no redirects, a timeout per attempt. */
 export function fetchTransport(endpoint: string, apiKey: string): Transport {
   return async (payload, gzipped, timeoutMs) => {
     const headers: Record<string, string> = {
@@ -44,6 +48,62 @@ export function fetchTransport(endpoint: string, apiKey: string): Transport {
     const body = await response.text();
     return { status: response.status, header: (name) => response.headers.get(name), body };
   };
+}
+
+/**
+ * The default transport: Node's own `http`/`https` client on one kept-alive connection, no
+ * redirects, a total timeout per attempt. It costs the host less CPU per batch than `fetch`
+ * (undici), which matters because it runs on the host's event loop. TLS is always verified.
+ */
+export function httpTransport(endpoint: string, apiKey: string): Transport {
+  const url = new URL(endpoint);
+  const https = url.protocol === "https:";
+  const send = https ? httpsRequest : httpRequest;
+  const agent = https
+    ? new HttpsAgent({ keepAlive: true, maxSockets: 1, timeout: IDLE_SOCKET_MS })
+    : new HttpAgent({ keepAlive: true, maxSockets: 1, timeout: IDLE_SOCKET_MS });
+  return (payload, gzipped, timeoutMs) =>
+    new Promise<TransportResponse>((resolve, reject) => {
+      const headers: Record<string, string | number> = {
+        "content-type": "application/json",
+        "content-length": payload.byteLength,
+        "x-api-key": apiKey,
+        "user-agent": USER_AGENT,
+      };
+      if (gzipped) headers["content-encoding"] = "gzip";
+      let settled = false;
+      const fail = (error: Error): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        request.destroy();
+        reject(error);
+      };
+      const request = send(url, { method: "POST", headers, agent }, (response: IncomingMessage) => {
+        const chunks: Buffer[] = [];
+        response.on("data", (chunk: Buffer) => chunks.push(chunk));
+        response.on("error", fail);
+        response.on("end", () => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          const body = Buffer.concat(chunks).toString("utf8");
+          resolve({
+            status: response.statusCode ?? 0,
+            header: (name) => {
+              const value = response.headers[name.toLowerCase()];
+              if (value === undefined) return null;
+              return Array.isArray(value) ? value.join(", ") : value;
+            },
+            body,
+          });
+        });
+      });
+      const timer = setTimeout(() => fail(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
+      timer.unref();
+      request.on("error", fail);
+      request.end(payload);
+    });
 }
 
 /** Seconds to wait from a `Retry-After` header (delta-seconds or HTTP-date), else null. */

@@ -139,16 +139,21 @@ class WhoWhyWhenMiddleware:
                     return
             await send(message)
 
-        async def receive_wrapper() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-            return message
+        wrapped_receive = receive
+        if chunked:  # no Content-Length: count the body as the app reads it
+
+            async def receive_wrapper() -> Message:
+                nonlocal received
+                message = await receive()
+                if message["type"] == "http.request":
+                    received += len(message.get("body", b""))
+                return message
+
+            wrapped_receive = receive_wrapper
 
         exception: str | None = None
         try:
-            await self.app(scope, receive_wrapper if chunked else receive, send_wrapper)
+            await self.app(scope, wrapped_receive, send_wrapper)
         except Exception as exc:
             exception = type(exc).__name__
             raise
