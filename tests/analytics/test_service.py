@@ -91,6 +91,29 @@ class TestSummary:
         assert summary.unique_ips == 0
 
 
+class TestRollupReadsRunSerially:
+    async def test_rollup_reads_start_no_parallel_workers_and_raw_reads_still_may(
+        self, factory: Factory, db: Database
+    ) -> None:
+        if db.dialect != "postgresql":
+            pytest.skip("parallel query is PostgreSQL's")
+        project = await factory.project()
+        p = await load_project(db, project.id)
+        show = sa.text("SHOW max_parallel_workers_per_gather")
+        async with db.session() as session:
+            default = (await session.execute(show)).scalar_one()
+            assert default != "0"
+            await analytics_service.status_codes(session, p, resolve_query(None, None))
+            await analytics_service.summary(session, p, resolve_query(None, None))
+            assert (await session.execute(show)).scalar_one() == "0"
+            await session.commit()  # SET LOCAL ends with the transaction
+            assert (await session.execute(show)).scalar_one() == default
+            await analytics_service.countries(session, p, resolve_query(None, None))
+            assert (await session.execute(show)).scalar_one() == "0"
+        async with db.session() as session:
+            assert (await session.execute(show)).scalar_one() == default
+
+
 class TestFilters:
     async def test_filters_compose_and_switch_to_raw_rows_when_rollups_cannot_answer(
         self, client: httpx2.AsyncClient, factory: Factory, db: Database
