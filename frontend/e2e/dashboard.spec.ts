@@ -206,6 +206,9 @@ test('sign up to 2FA: every view against the real server', async ({ page, browse
 
 	await test.step('API keys: create (shown once, copy), revoke with confirmation', async () => {
 		await nav(page, 'API keys');
+		const health = page.getByTestId('ingest-health');
+		await expect(health).toContainText('Stored');
+		await expect(health.locator('dd').first()).not.toHaveText('0');
 		await page.getByLabel('Key name').fill('staging');
 		await page.getByRole('button', { name: 'Create key' }).click();
 		await expect(page.getByTestId('new-key')).toBeVisible();

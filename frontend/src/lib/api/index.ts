@@ -122,6 +122,15 @@ export const keys = {
 		)
 };
 
+export const ingest = {
+	outcomes: (id: Id, days = 7) =>
+		unwrap(
+			client.GET('/dashapi/projects/{project_id}/ingest/outcomes', {
+				params: { path: pid(id), query: { days } }
+			})
+		)
+};
+
 type StatsParams = NonNullable<
 	paths['/dashapi/projects/{project_id}/stats/summary']['get']['parameters']['query']
 >;
