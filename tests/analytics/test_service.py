@@ -92,7 +92,7 @@ class TestSummary:
 
 
 class TestRollupReadsRunSerially:
-    async def test_rollup_reads_start_no_parallel_workers_and_raw_reads_still_may(
+    async def test_rollup_reads_use_custom_plans_and_no_parallel_workers_for_their_transaction(
         self, factory: Factory, db: Database
     ) -> None:
         if db.dialect != "postgresql":
@@ -106,6 +106,8 @@ class TestRollupReadsRunSerially:
             await analytics_service.status_codes(session, p, resolve_query(None, None))
             await analytics_service.summary(session, p, resolve_query(None, None))
             assert (await session.execute(show)).scalar_one() == "0"
+            plans = sa.text("SHOW plan_cache_mode")
+            assert (await session.execute(plans)).scalar_one() == "force_custom_plan"
             await session.commit()  # SET LOCAL ends with the transaction
             assert (await session.execute(show)).scalar_one() == default
             await analytics_service.countries(session, p, resolve_query(None, None))
