@@ -61,6 +61,7 @@ from whowhywhen.analytics.schemas import (
 )
 from whowhywhen.exceptions import NotFound, UnprocessableEntity
 from whowhywhen.kit.histogram import bin_of, bin_value, percentiles
+from whowhywhen.kit.sql import dialect_of
 from whowhywhen.kit.time import floor_minute, utc_now
 from whowhywhen.models import Project
 
@@ -583,7 +584,7 @@ class AnalyticsService:
             return slots[bucket]
 
         classes = [Counter[int]() for _ in periods]
-        if isinstance(source, _Rollups) and _dialect(session) == "postgresql":
+        if isinstance(source, _Rollups) and dialect_of(session) == "postgresql":
             # Periods, status classes and each period's p95 are worked out in the statement:
             # a few rows per period leave the database instead of every bin of every bucket.
             fact_rows, p95_bins = await source.timeline([p.astimezone(UTC) for p in periods])
@@ -1027,7 +1028,7 @@ class AnalyticsService:
                 current[i] += values[i]
             for i in range(len(move.sums), len(values)):
                 current[i] = max(current[i], values[i])
-        dialect = session.get_bind().dialect.name
+        dialect = dialect_of(session)
         await _merge(session, dialect, project_id, move.target, move, move.key, merged)
         for target, subkey, per_day in move.also:
             positions = [move.key.index(name) for name in subkey]
@@ -1085,10 +1086,6 @@ async def _merge(
     await session.execute(statement, payload)
 
 
-def _dialect(session: AsyncSession) -> str:
-    return session.get_bind().dialect.name
-
-
 _SERIAL = "analytics_serial"
 # Both for this transaction only (the third argument of set_config), in one round trip.
 _ROLLUP_READ_SETTINGS = sa.text(
@@ -1107,7 +1104,7 @@ async def _without_parallel_workers(session: AsyncSession) -> None:
     30-day endpoints table from 26-30 ms to 48-50 ms per call; custom plans keep the range in
     view. Raw-row reads, which do scan millions, run in sessions that never call this.
     """
-    if _dialect(session) != "postgresql":
+    if dialect_of(session) != "postgresql":
         return
     done = session.info.get(_SERIAL)
     if done is not None and done is session.get_transaction():

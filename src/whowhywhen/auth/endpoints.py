@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request, Response, status
@@ -184,87 +185,52 @@ async def register(
     return schemas.Message(detail=REGISTERED)
 
 
+@dataclass
+class PasswordSignIn:
+    """What a password sign-in needs besides the credentials, shared by /token and /login."""
+
+    session: DbSession
+    auth: Auth
+    client: ClientInfo
+    response: Response
+    request: Request
+    settings: SettingsDep
+    mailer: MailerDep
+    background: BackgroundTasks
+
+    async def __call__(self, email: str, password: str) -> schemas.Token:
+        link_token = self.request.cookies.get(LINK_COOKIE)
+        result = await self.auth.sign_in(
+            self.session,
+            email=email,
+            password=password,
+            client=self.client,
+            link_token=link_token,
+            binding=pre_auth_binding(self.request, self.settings),
+        )
+        await self.session.commit()
+        send_later(self.background, self.mailer, *result.mail)
+        if link_token:
+            self.response.delete_cookie(LINK_COOKIE, path="/")
+        return token_answer(result, self.response, self.settings)
+
+
 @router.post("/token")
 async def create_token(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
-    session: DbSession,
-    auth: Auth,
-    client: ClientInfo,
-    response: Response,
-    request: Request,
-    settings: SettingsDep,
-    mailer: MailerDep,
-    background: BackgroundTasks,
+    sign_in: Annotated[PasswordSignIn, Depends()],
 ) -> schemas.Token:
     """Sign in with the OAuth2 password form (`username` = email); 2FA users get a challenge
     (and the pre-auth cookie that must come back with it)."""
-    return await _password_sign_in(
-        form.username,
-        form.password,
-        session,
-        auth,
-        client,
-        response,
-        request,
-        settings,
-        mailer,
-        background,
-    )
+    return await sign_in(form.username, form.password)
 
 
 @router.post("/login")
 async def login(
-    body: schemas.Login,
-    session: DbSession,
-    auth: Auth,
-    client: ClientInfo,
-    response: Response,
-    request: Request,
-    settings: SettingsDep,
-    mailer: MailerDep,
-    background: BackgroundTasks,
+    body: schemas.Login, sign_in: Annotated[PasswordSignIn, Depends()]
 ) -> schemas.Token:
     """Sign in with JSON `{email, password}`; the same answers as /dashauth/token."""
-    return await _password_sign_in(
-        body.email,
-        body.password,
-        session,
-        auth,
-        client,
-        response,
-        request,
-        settings,
-        mailer,
-        background,
-    )
-
-
-async def _password_sign_in(
-    email: str,
-    password: str,
-    session: DbSession,
-    auth: Auth,
-    client: ClientInfo,
-    response: Response,
-    request: Request,
-    settings: SettingsDep,
-    mailer: Mailer,
-    background: BackgroundTasks,
-) -> schemas.Token:
-    link_token = request.cookies.get(LINK_COOKIE)
-    result = await auth.sign_in(
-        session,
-        email=email,
-        password=password,
-        client=client,
-        link_token=link_token,
-        binding=pre_auth_binding(request, settings),
-    )
-    await session.commit()
-    send_later(background, mailer, *result.mail)
-    if link_token:
-        response.delete_cookie(LINK_COOKIE, path="/")
-    return token_answer(result, response, settings)
+    return await sign_in(body.email, body.password)
 
 
 @router.post("/refresh")

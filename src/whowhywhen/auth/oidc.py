@@ -260,18 +260,12 @@ class OidcService:
         existing = await user_service.get_by_email(session, identity.email)
         if existing is not None:
             # Linking needs proof of the existing account: a password sign-in next.
-            token = new_secret()
-            now = utc_now()
-            await repository.add(
+            token = await self.auth.issue_token(
                 session,
-                OneTimeToken(
-                    token_hash=sha256(token),
-                    purpose=LINK,
-                    user_id=existing.id,
-                    payload=json.dumps({"issuer": identity.issuer, "subject": identity.subject}),
-                    created_at=now,
-                    expires_at=now + timedelta(minutes=LINK_MINUTES),
-                ),
+                LINK,
+                existing.id,
+                timedelta(minutes=LINK_MINUTES),
+                {"issuer": identity.issuer, "subject": identity.subject},
             )
             audit("oidc.link_pending", user_id=existing.id, ip=client.ip)
             return OidcResult(next_path, link_token=token)

@@ -360,7 +360,7 @@ class AuthService:
             if not binding or not 32 <= len(binding) <= 128:
                 binding = new_secret()
             payload = {"method": method, "binding": sha256(binding)}
-            challenge = await self._new_token(
+            challenge = await self.issue_token(
                 session, MFA, user.id, timedelta(minutes=CHALLENGE_MINUTES), payload
             )
             audit("login.password_ok", outcome="2fa_required", user_id=user.id, ip=client.ip)
@@ -538,7 +538,7 @@ class AuthService:
         now = utc_now()
         await repository.expire_tokens(session, user.id, RESET, now)
         minutes = self.settings.password_reset_minutes
-        token = await self._new_token(session, RESET, user.id, timedelta(minutes=minutes), {})
+        token = await self.issue_token(session, RESET, user.id, timedelta(minutes=minutes), {})
         audit("password.reset_requested", user_id=user.id, ip=client.ip)
         return Mail(
             user.email,
@@ -688,7 +688,7 @@ class AuthService:
 
     # Single-use tokens.
 
-    async def _new_token(
+    async def issue_token(
         self,
         session: AsyncSession,
         purpose: str,
@@ -696,6 +696,7 @@ class AuthService:
         ttl: timedelta,
         payload: dict[str, Any],
     ) -> str:
+        """A new single-use token for `purpose`; only its SHA-256 is stored."""
         token = new_secret()
         now = utc_now()
         await repository.add(

@@ -15,7 +15,7 @@ from sqlmodel import col
 from whowhywhen.analytics.hll import PRECISION, REST_BITS
 from whowhywhen.ingest.rollups import DIMENSION_VALUE_MAX, RollupRows
 from whowhywhen.kit.histogram import LOG_GAMMA, MIN_BIN, MIN_MS
-from whowhywhen.kit.sql import insert
+from whowhywhen.kit.sql import dialect_of, insert
 from whowhywhen.models import (
     Bot,
     BotRollupHour,
@@ -59,10 +59,6 @@ REQUEST_LOG_COLUMNS = (
 _ROLLUP_KEY = ["project_id", "bucket", "endpoint_id", "status_code", "is_bot"]
 
 
-def _dialect(session: AsyncSession) -> str:
-    return session.get_bind().dialect.name
-
-
 @dataclass(frozen=True, slots=True)
 class UserAgentRow:
     key: str
@@ -84,7 +80,7 @@ async def claim_batch(
     """Record a batch id; False when this project already stored a batch with that id."""
     table = IngestBatch.__table__  # type: ignore[attr-defined]
     stmt = (
-        insert(table, _dialect(session))
+        insert(table, dialect_of(session))
         .values(project_id=project_id, batch_id=batch_id, received_at=now, events=events)
         .on_conflict_do_nothing(index_elements=["project_id", "batch_id"])
         .returning(table.c.batch_id)
@@ -97,7 +93,7 @@ async def _insert_missing(
     session: AsyncSession, table: sa.Table, rows: list[dict[str, Any]], unique: list[str]
 ) -> None:
     if rows:
-        stmt = insert(table, _dialect(session)).on_conflict_do_nothing(index_elements=unique)
+        stmt = insert(table, dialect_of(session)).on_conflict_do_nothing(index_elements=unique)
         await session.execute(stmt, rows)
 
 
@@ -390,7 +386,7 @@ async def add_outcomes(
     session: AsyncSession, project_id: int, day: datetime, counts: dict[str, int]
 ) -> None:
     table = IngestOutcome.__table__  # type: ignore[attr-defined]
-    stmt = insert(table, _dialect(session)).values(project_id=project_id, day=day, **counts)
+    stmt = insert(table, dialect_of(session)).values(project_id=project_id, day=day, **counts)
     stmt = stmt.on_conflict_do_update(
         index_elements=["project_id", "day"],
         set_={name: table.c[name] + stmt.excluded[name] for name in counts},

@@ -6,6 +6,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
 
 
 def insert(table: sa.Table, dialect: str) -> Any:
@@ -13,3 +14,8 @@ def insert(table: sa.Table, dialect: str) -> Any:
     if dialect == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
+
+
+def dialect_of(session: AsyncSession) -> str:
+    """`postgresql` or `sqlite`: the dialect of the engine the session is bound to."""
+    return session.get_bind().dialect.name
