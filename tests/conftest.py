@@ -13,6 +13,7 @@ import asyncio
 import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -66,11 +67,16 @@ def backend(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Settings]:
     """Settings for a freshly migrated database of one backend, for the whole run."""
-    data_dir = tmp_path_factory.mktemp(f"data-{request.param}")
-    if request.param == "sqlite":
-        settings = Settings(WHOWHYWHEN_DATA_DIR=data_dir, SECRET_KEY="t" * 48)
-        upgrade(settings)
-        yield settings
+    with empty_database(request.param, tmp_path_factory.mktemp(f"data-{request.param}")) as s:
+        upgrade(s)
+        yield s
+
+
+@contextmanager
+def empty_database(kind: str, data_dir: Path) -> Iterator[Settings]:
+    """Settings for a new database of `kind` without any table (dropped after, on PostgreSQL)."""
+    if kind == "sqlite":
+        yield Settings(WHOWHYWHEN_DATA_DIR=data_dir, SECRET_KEY="t" * 48)
         return
     if not POSTGRES_URL:
         if REQUIRE_SERVICES:
@@ -83,12 +89,12 @@ def backend(
         if REQUIRE_SERVICES:
             pytest.fail(f"PostgreSQL is required but unreachable: {exc}")
         pytest.skip(f"PostgreSQL unreachable: {exc}")
-    settings = Settings(
-        WHOWHYWHEN_DATA_DIR=data_dir, SECRET_KEY="t" * 48, DATABASE_URL=_pg_url(name)
-    )
-    upgrade(settings)
-    yield settings
-    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    try:
+        yield Settings(
+            WHOWHYWHEN_DATA_DIR=data_dir, SECRET_KEY="t" * 48, DATABASE_URL=_pg_url(name)
+        )
+    finally:
+        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture

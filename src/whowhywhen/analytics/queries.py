@@ -40,6 +40,8 @@ from whowhywhen.models import (
     RollupDay,
     RollupHour,
     RollupMinute,
+    RollupProjectDay,
+    RollupProjectHour,
     UniqueIpDay,
     UniqueIpHour,
     UserAgent,
@@ -78,6 +80,7 @@ def _t(model: Any) -> sa.Table:
 
 
 FACTS = [_t(RollupMinute), _t(RollupHour), _t(RollupDay)]
+PROJECT_FACTS = [_t(RollupProjectHour), _t(RollupProjectDay)]
 HISTOGRAMS = [_t(LatencyHistogramMinute), _t(LatencyHistogramHour), _t(LatencyHistogramDay)]
 PROJECT_HISTOGRAMS = [_t(LatencyHistogramProjectHour), _t(LatencyHistogramProjectDay)]
 ENDPOINT_HISTOGRAM_DAY = _t(LatencyHistogramEndpointDay)
@@ -507,6 +510,9 @@ class Move:
     maxes: tuple[str, ...] = ()
     also: tuple[tuple[sa.Table, tuple[str, ...], bool], ...] = ()
     """Copies: (table, subset of `key`, per local day?); moved rows are summed into each too."""
+    emptied: tuple[sa.Table, ...] = ()
+    """Copies of `source` summed over some of its key: their rows of each moved window go in
+    the same transaction, so such a copy always holds what its level holds."""
     early: bool = False
     """Compact after a day rather than ROLLUP_HOUR_DAYS (only range edges need the hours)."""
 
@@ -516,10 +522,19 @@ class Move:
 
 
 _FACT_KEY = ("endpoint_id", "status_code", "is_bot")
+_PROJECT_FACT_KEY = ("status_code", "is_bot")
 _DIM_KEY = ("dimension", "value", "status_code", "is_bot")
 _BOT_KEY = ("bot_id", "endpoint_id", "status_code")
 TO_HOUR = (
-    Move("facts", FACTS[0], FACTS[1], _FACT_KEY, ("count", "duration_sum"), ("duration_max",)),
+    Move(
+        "facts",
+        FACTS[0],
+        FACTS[1],
+        _FACT_KEY,
+        ("count", "duration_sum"),
+        ("duration_max",),
+        also=((PROJECT_FACTS[0], _PROJECT_FACT_KEY, False),),
+    ),
     Move(
         "histograms",
         HISTOGRAMS[0],
@@ -534,7 +549,16 @@ TO_HOUR = (
     ),
 )
 TO_DAY = (
-    Move("facts", FACTS[1], FACTS[2], _FACT_KEY, ("count", "duration_sum"), ("duration_max",)),
+    Move(
+        "facts",
+        FACTS[1],
+        FACTS[2],
+        _FACT_KEY,
+        ("count", "duration_sum"),
+        ("duration_max",),
+        also=((PROJECT_FACTS[1], _PROJECT_FACT_KEY, True),),
+        emptied=(PROJECT_FACTS[0],),
+    ),
     Move("histograms", HISTOGRAMS[1], HISTOGRAMS[2], (*_FACT_KEY, "bin"), ("count",)),
     Move(
         "dimensions",
@@ -568,14 +592,15 @@ def oldest_bucket(move: Move, project_id: int, before: datetime) -> sa.Select[An
     )
 
 
+def drop_window(table: sa.Table, project_id: int, start: datetime, end: datetime) -> Any:
+    c = table.c
+    return sa.delete(table).where(c.project_id == project_id, c.bucket >= start, c.bucket < end)
+
+
 def take_rows(move: Move, project_id: int, start: datetime, end: datetime) -> Any:
     """DELETE … RETURNING: the rows handed back are exactly the rows removed (no race)."""
     t = move.source
-    return (
-        sa.delete(t)
-        .where(t.c.project_id == project_id, t.c.bucket >= start, t.c.bucket < end)
-        .returning(*(t.c[name] for name in move.columns))
-    )
+    return drop_window(t, project_id, start, end).returning(*(t.c[name] for name in move.columns))
 
 
 def merge_rows(

@@ -1015,6 +1015,8 @@ class AnalyticsService:
         start = as_utc(oldest)
         end = min(before, start + timedelta(days=1))
         taken = list(await session.execute(queries.take_rows(move, project_id, start, end)))
+        for copy in move.emptied:
+            await session.execute(queries.drop_window(copy, project_id, start, end))
         merged: dict[tuple[Any, ...], list[Any]] = {}
         width = len(move.key)
         for row in taken:

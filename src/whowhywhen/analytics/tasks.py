@@ -1,10 +1,11 @@
 """Background entry points: rollup compaction and raw-row retention.
 
 `analytics.compact_rollups` moves minute rollups older than ROLLUP_MINUTE_HOURS into hours (and
-adds them to the per-project hour and day histogram copies and the per-endpoint day copies) and
-hour rollups older than ROLLUP_HOUR_DAYS into days of each project's time zone (dimension, bot
-and unique-IP hours after one day; dimension days also into the day totals without status code
-and bot-or-not), so long ranges read few rows.
+adds them to the per-project hour and day histogram copies, the per-endpoint day copies and the
+per-project hour facts) and hour rollups older than ROLLUP_HOUR_DAYS into days of each project's
+time zone (dimension, bot and unique-IP hours after one day; dimension days also into the day
+totals without status code and bot-or-not; fact days also into the per-project day facts, out of
+the per-project hour facts), so long ranges read few rows.
 `analytics.prune_raw_rows` deletes raw rows past each project's `retention_days` (rollups are
 kept). Both are idempotent and safe to run while the collector writes.
 """

@@ -25,6 +25,8 @@ from whowhywhen.models.rollup_levels import (
     LatencyHistogramProjectHour,
     RollupDay,
     RollupHour,
+    RollupProjectDay,
+    RollupProjectHour,
 )
 from whowhywhen.models.two_factor import RecoveryCode, UserTotp
 from whowhywhen.models.unique_ip import UniqueIpDay, UniqueIpHour
@@ -69,6 +71,8 @@ __all__ += [
     "LatencyHistogramProjectHour",
     "RollupDay",
     "RollupHour",
+    "RollupProjectDay",
+    "RollupProjectHour",
     "UniqueIpDay",
     "UniqueIpHour",
 ]

@@ -51,6 +51,31 @@ class RollupDay(SQLModel, table=True):
     duration_max: float
 
 
+class _ProjectFacts(SQLModel):
+    project_id: int = Field(foreign_key="projects.id", ondelete="CASCADE", primary_key=True)
+    bucket: datetime = Field(sa_type=UTCDateTime, primary_key=True)
+    status_code: int = Field(primary_key=True)
+    is_bot: bool = Field(primary_key=True)
+    count: int
+    duration_sum: float
+    duration_max: float
+
+
+class RollupProjectHour(_ProjectFacts, table=True):
+    """`rollups_hour` summed over endpoints: what reads without an endpoint split (summary,
+    timeline, status codes) take their hours from, one row per hour and status code instead of
+    one per endpoint too. The compaction task writes it and takes rows out of it in the
+    transactions that write and empty `rollups_hour`, so both always hold the same requests."""
+
+    __tablename__ = "rollups_project_hour"
+
+
+class RollupProjectDay(_ProjectFacts, table=True):
+    """`rollups_day` summed over endpoints, kept like `rollups_project_hour`."""
+
+    __tablename__ = "rollups_project_day"
+
+
 class LatencyHistogramHour(SQLModel, table=True):
     __tablename__ = "latency_histograms_hour"
 
