@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from datetime import timedelta
@@ -13,7 +14,7 @@ import sqlalchemy as sa
 
 from tests.analytics.helpers import CURL, IPHONE, ev, load_project, send, set_project
 from tests.factories import Factory
-from tests.ingest.helpers import GOOGLEBOT, GPTBOT
+from tests.ingest.helpers import CHROME, GOOGLEBOT, GPTBOT
 from whowhywhen.analytics import queries, tasks
 from whowhywhen.analytics.schemas import Interval
 from whowhywhen.analytics.service import (
@@ -350,6 +351,7 @@ class TestCompaction:
                 recent = await analytics_service.summary(session, p, day)
                 hourly = await analytics_service.timeline(session, p, day)
                 e = await analytics_service.endpoints(session, p, q)
+                c = await analytics_service.status_codes(session, p, q)
                 u = await analytics_service.user_agents(session, p, q)
                 b = await analytics_service.bots(session, p, q)
             return (
@@ -357,6 +359,7 @@ class TestCompaction:
                 recent.model_dump(exclude={"previous", "unique_ips"}),
                 hourly.model_dump(),
                 e.model_dump(),
+                c.model_dump(),
                 u.model_dump(),
                 [(x.name, x.requests, x.last_seen) for x in b.items],
             )
@@ -386,6 +389,95 @@ class TestCompaction:
             totals = set(await session.execute(by_day(queries.DIMENSION_TOTALS_DAY)))
         assert split
         assert totals == split
+
+    async def test_reads_without_an_endpoint_split_match_the_endpoint_rows(
+        self, client: httpx2.AsyncClient, factory: Factory, db: Database
+    ) -> None:
+        # In Asia/Kolkata (UTC+5:30) a local day starts inside a UTC hour: the day copies must
+        # put that hour in the day the endpoint days put it in.
+        project = await factory.project()
+        await set_project(db, project.id, timezone="Asia/Kolkata")
+        now = utc_now()
+        rng = random.Random(11)
+
+        def burst(n: int, minutes: int) -> list[dict[str, Any]]:
+            return [
+                ev(
+                    now - timedelta(minutes=rng.randint(1, minutes)),
+                    path=rng.choice(["/a", "/b/1", "/c", "/d/2/e"]),
+                    method=rng.choice(["GET", "GET", "POST"]),
+                    status=rng.choice([200, 200, 201, 301, 404, 429, 500, 503]),
+                    ms=rng.lognormvariate(3.5, 1),
+                    ua=rng.choice([CHROME, CURL, GOOGLEBOT, GPTBOT]),
+                )
+                for _ in range(n)
+            ]
+
+        await send(client, project, burst(900, 6 * 24 * 60 + 600))
+        db.settings.rollup_minute_hours = 1
+        db.settings.rollup_hour_days = 2
+        await tasks.compact_rollups(db, now=now)
+        # Late events for hours and days already compacted: both levels gain rows again.
+        await send(client, project, burst(150, 5 * 24 * 60))
+        await tasks.compact_rollups(db, now=now)
+
+        def summed(table: sa.Table) -> sa.Select[Any]:
+            c = table.c
+            keys = [c.bucket, c.status_code, c.is_bot]
+            return (
+                sa.select(*keys, sa.func.sum(c.count), sa.func.max(c.duration_max))
+                .where(c.project_id == project.id)
+                .group_by(*keys)
+            )
+
+        async with db.session() as session:
+            for level, copy in zip(queries.FACTS[1:], queries.PROJECT_FACTS, strict=True):
+                split = set(await session.execute(summed(level)))
+                assert split
+                assert set(await session.execute(summed(copy))) == split
+
+        ranges = [
+            (now - timedelta(days=7), now + timedelta(seconds=1)),
+            (now - timedelta(days=3, minutes=17), now - timedelta(hours=5, minutes=3)),
+            (floor_hour(now) - timedelta(days=1), now + timedelta(seconds=1)),
+        ]
+        filters = [
+            make_filters(),
+            make_filters(status_class="5xx"),
+            make_filters(bot="true"),
+            make_filters(status=404, bot="false"),
+        ]
+        groups = [["status_code"], ["status_code", "is_bot"], ["bucket", "status_code"]]
+        async with db.session() as session:
+            for (start, end), f, group, hourly in itertools.product(
+                ranges, filters, groups, [False, True]
+            ):
+                args = (project.id, start, end, f)
+                got = await _fact_totals(session, queries.facts(*args, group, hour_buckets=hourly))
+                per_endpoint = queries.facts(*args, ["endpoint_id", *group], hour_buckets=hourly)
+                want = await _fact_totals(session, per_endpoint, skip=1)
+                assert got.keys() == want.keys()
+                assert [got[k][0::2] for k in got] == [want[k][0::2] for k in got]
+                assert {k: v[1] for k, v in got.items()} == pytest.approx(
+                    {k: v[1] for k, v in want.items()}
+                )
+        copies = queries.PROJECT_FACTS[0].name
+        assert copies in str(queries.facts(project.id, now, now, make_filters(), ["status_code"]))
+        by_route = queries.facts(project.id, now, now, make_filters(route="/c"), ["status_code"])
+        assert copies not in str(by_route)
+
+
+async def _fact_totals(
+    session: Any, stmt: sa.Select[Any], skip: int = 0
+) -> dict[tuple[Any, ...], tuple[int, float, float]]:
+    """Rows (key…, count, duration sum, duration max) as {key: totals}, summed over the first
+    `skip` key columns."""
+    out: dict[tuple[Any, ...], tuple[int, float, float]] = {}
+    for *key, count, total, top in await session.execute(stmt):
+        k = tuple(key[skip:])
+        n, s, m = out.get(k, (0, 0.0, float(top)))
+        out[k] = (n + int(count), s + float(total), max(m, float(top)))
+    return out
 
 
 class TestPercentilesInSql:
