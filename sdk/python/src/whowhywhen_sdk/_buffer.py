@@ -4,7 +4,7 @@ import threading
 from collections import deque
 from typing import Any
 
-Event = dict[str, Any]
+from ._event import Record
 
 #: Why an event was dropped; the counts travel to the collector with the next batch.
 DROP_REASONS: tuple[str, ...] = (
@@ -77,7 +77,7 @@ class Buffer:
     """
 
     def __init__(self, max_items: int, max_bytes: int, stats: Stats) -> None:
-        self._items: deque[tuple[Event, int]] = deque()
+        self._items: deque[tuple[Record, int]] = deque()
         self._bytes = 0
         self._max_items = max_items
         self._max_bytes = max_bytes
@@ -103,7 +103,7 @@ class Buffer:
         if signal is not None:
             signal.set()
 
-    def put(self, event: Event, size: int) -> None:
+    def put(self, event: Record, size: int) -> None:
         dropped = 0
         with self._lock:
             items = self._items
@@ -120,8 +120,8 @@ class Buffer:
         if dropped:
             self._stats.drop(self.overflow_reason, dropped)
 
-    def take(self, count: int) -> list[Event]:
-        out: list[Event] = []
+    def take(self, count: int) -> list[Record]:
+        out: list[Record] = []
         with self._lock:
             items = self._items
             while items and len(out) < count:

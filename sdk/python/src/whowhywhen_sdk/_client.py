@@ -10,12 +10,12 @@ import threading
 import time
 import weakref
 from collections.abc import Mapping, MutableMapping
-from datetime import datetime, timezone
 from typing import Any, Callable
 
 from . import _log
-from ._buffer import Buffer, Event, Stats
+from ._buffer import Buffer, Stats
 from ._config import Config, ConfigError, env_enabled, resolve_config
+from ._event import MAX_NAME, MAX_ROUTE, Record
 from ._log import log_limited, logger
 from ._sender import Sender
 from ._transport import HTTPTransport, Transport
@@ -23,7 +23,6 @@ from ._transport import HTTPTransport, Transport
 CONSUMER_KEY = "whowhywhen.consumer"
 EXCEPTION_KEY = "whowhywhen.exception"
 SDK_UA_PREFIX = "whowhywhen-"
-MAX_URL, MAX_UA, MAX_ROUTE, MAX_NAME = 8192, 1024, 2048, 256
 
 
 def _request_store(request: Any) -> MutableMapping[str, Any] | None:
@@ -101,18 +100,6 @@ def normalise_route(route: str | None) -> str | None:
     return route[:MAX_ROUTE]
 
 
-_UUID_CLEAR = ~(0xF000 << 64) & ~(0xC << 60)
-_UUID_SET = (0x4000 << 64) | (0x8 << 60)
-
-
-def _event_id() -> str:
-    """A random (version 4) UUID without a system call per request: ``uuid.uuid4()`` reads
-    ``os.urandom`` each time, which costs microseconds on sandboxed kernels. The ids only need
-    to be unique; ``random`` is seeded from the OS and reseeded in forked children."""
-    h = "%032x" % (random.getrandbits(128) & _UUID_CLEAR | _UUID_SET)
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
 class Client:
     """The framework-agnostic core that every adapter shares: config, buffer and sender."""
 
@@ -121,6 +108,9 @@ class Client:
         self._transport = transport or HTTPTransport(config.endpoint, config.api_key)
         self._exclude = re.compile("|".join(f"(?:{p})" for p in config.exclude_paths) or "(?!)")
         self._exclude_methods = frozenset(config.exclude_methods)
+        self._excluded_paths: dict[str, bool] = {}  # the pattern's answer per path seen
+        #: Whether a request's consumer must be looked up even when none was set on it.
+        self.wants_consumer = config.consumer_callback is not None
         self._sample_rate = config.sample_rate
         self._trust_all = "*" in config.trusted_proxies
         self._networks = tuple(
@@ -141,7 +131,15 @@ class Client:
     # -- request path -------------------------------------------------------------------------
 
     def should_capture(self, method: str, path: str) -> bool:
-        if method in self._exclude_methods or self._exclude.fullmatch(path):
+        if method in self._exclude_methods:
+            return False
+        excluded = self._excluded_paths.get(path)
+        if excluded is None:
+            excluded = self._exclude.fullmatch(path) is not None
+            if len(self._excluded_paths) >= 4096:
+                self._excluded_paths.clear()
+            self._excluded_paths[path] = excluded
+        if excluded:
             return False
         return self._sample_rate >= 1.0 or random.random() < self._sample_rate  # noqa: S311
 
@@ -205,41 +203,38 @@ class Client:
         exception: str | None = None,
         consumer: tuple[str | None, str | None] = (None, None),
     ) -> None:
-        """Queue one event; never raises and never does network I/O."""
+        """Queue one event; never raises and never does network I/O.
+
+        Only a tuple is built here; the sender thread gives it an id and writes the JSON."""
         try:
-            event: Event = {
-                "id": _event_id(),
-                "url": url[:MAX_URL],
-                "method": method,
-                "status_code": status_code,
-                "duration": duration,
-                "timestamp": datetime.fromtimestamp(timestamp, timezone.utc).isoformat(),
-            }
-            size = len(event["url"]) + 200
-            if user_agent is not None:
-                event["user_agent"] = user_agent[:MAX_UA]
-                size += len(event["user_agent"])
-            if ip_address is not None:
-                event["ip_address"] = ip_address
-            if route is not None:
-                event["route"] = route[:MAX_ROUTE]
-            if request_size is not None:
-                event["request_size"] = request_size
-            if response_size is not None:
-                event["response_size"] = response_size
-            if exception is not None:
-                event["exception"] = exception[:MAX_NAME]
-            if consumer[0] is not None:
-                event["consumer"] = consumer[0]
-                if consumer[1] is not None:
-                    event["consumer_name"] = consumer[1]
-            if self._sender is None:
-                self.start()
-            self.buffer.put(event, size)
+            self.put(
+                (
+                    url,
+                    method,
+                    status_code,
+                    duration,
+                    timestamp,
+                    user_agent,
+                    ip_address,
+                    route,
+                    request_size,
+                    response_size,
+                    exception,
+                    consumer[0],
+                    consumer[1] if consumer[0] is not None else None,
+                )
+            )
         except Exception:
             log_limited(
                 "capture", logging.WARNING, "WhoWhyWhen could not record a request", exc_info=True
             )
+
+    def put(self, record: Record) -> None:
+        """Queue a record as it is: the request path's whole share of the work."""
+        if self._sender is None:
+            self.start()
+        user_agent = record[5]
+        self.buffer.put(record, len(record[0]) + (len(user_agent) if user_agent else 0) + 200)
 
     # -- lifecycle ----------------------------------------------------------------------------
 

@@ -19,8 +19,9 @@ import uuid
 from collections import deque
 from typing import Any
 
-from ._buffer import Buffer, Event, Stats
+from ._buffer import Buffer, Stats
 from ._config import Config
+from ._event import Record, encode_record, event_ids
 from ._log import key_prefix, log_limited, logger
 from ._transport import Response, Transport, encode_body, parse_retry_after
 from ._version import __version__
@@ -31,36 +32,6 @@ MAX_RAW_BYTES = 9 * 1024 * 1024
 AUTH_REPROBE_SECONDS = 300.0
 RATE_LIMIT_DEFAULT_SECONDS = 60.0
 RETRY_AFTER_MIN, RETRY_AFTER_MAX = 1.0, 3600.0
-
-
-def _make_encoder() -> Any:
-    """One compact JSON encoder for every event: ``json.dumps`` builds a new C encoder on each
-    call, which is most of what encoding a small event costs."""
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:  # no C accelerator (e.g. PyPy): the plain path
-        return None
-    try:
-        # Events are flat dicts built by the SDK: no cycle check is needed.
-        encoder = make(
-            None, str, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, True
-        )
-        sample = {"a": "\u00e9\n", "b": 1.5, "c": None, "d": True, "e": 7}
-        if "".join(encoder(sample, 0)) != json.dumps(sample, separators=(",", ":")):
-            return None
-    except Exception:  # another interpreter's signature: the plain path
-        return None
-    return encoder
-
-
-_ENCODER = _make_encoder()
-
-
-def encode_event(event: Event) -> bytes:
-    """An event as compact JSON, exactly as ``json.dumps(event, separators=(",", ":"),
-    default=str)`` would write it."""
-    if _ENCODER is not None:
-        return "".join(_ENCODER(event, 0)).encode()
-    return json.dumps(event, separators=(",", ":"), default=str).encode()
 
 
 class Batch:
@@ -242,12 +213,12 @@ class Sender:
 
     # -- batches ------------------------------------------------------------------------------
 
-    def _queue_batch(self, events: list[Event]) -> bool:
+    def _queue_batch(self, records: list[Record]) -> bool:
         payloads: list[bytes] = []
         limit = self._config.max_event_bytes
-        for event in events:
+        for record, event_id in zip(records, event_ids(len(records))):
             try:
-                data = encode_event(event)
+                data = encode_record(record, event_id)
             except (TypeError, ValueError):
                 self._stats.drop("send_error", 1)
                 log_limited("serialize", logging.WARNING, "WhoWhyWhen could not encode an event")

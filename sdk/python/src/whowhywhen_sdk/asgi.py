@@ -7,7 +7,7 @@ from collections.abc import Awaitable, MutableMapping
 from typing import Any, Callable
 from urllib.parse import quote
 
-from ._client import EXCEPTION_KEY, Client, get_client, is_sdk_request
+from ._client import CONSUMER_KEY, EXCEPTION_KEY, Client, get_client, is_sdk_request
 from ._log import log_limited
 
 Scope = MutableMapping[str, Any]
@@ -17,6 +17,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _request_class: Any = None
+_NO_CONSUMER: tuple[None, None] = (None, None)
 
 
 def _starlette_request(scope: Scope) -> Any:
@@ -161,39 +162,43 @@ class WhoWhyWhenMiddleware:
             try:
                 if not end:
                     end = time.perf_counter()
-                if exception is None:
-                    exception = scope.get(EXCEPTION_KEY)
-                request_size = received if chunked else _int(length)
                 client_addr = scope.get("client")
-                query = scope.get("query_string", b"")
+                peer = client_addr[0] if client_addr else None
                 raw_path = scope.get("raw_path")
                 path = (
                     raw_path.decode("latin-1")
                     if raw_path
                     else quote(root_path + scope["path"], safe="/%:@!$&'()*+,;=~-._")
                 )
-                server = scope.get("server")
-                netloc = (
-                    host.decode("latin-1")
-                    if host
-                    else (f"{server[0]}:{server[1]}" if server else "localhost")
-                )
+                if host:
+                    netloc = host.decode("latin-1")
+                else:
+                    server = scope.get("server")
+                    netloc = f"{server[0]}:{server[1]}" if server else "localhost"
                 url = f"{scope.get('scheme', 'http')}://{netloc}{path}"
+                query = scope.get("query_string")
                 if query:
                     url += "?" + query.decode("latin-1")
-                client.capture(
-                    method=method,
-                    url=url,
-                    status_code=status if status else 500,
-                    duration=end - start,
-                    timestamp=timestamp,
-                    user_agent=user_agent,
-                    ip_address=client.client_ip(client_addr[0] if client_addr else None, forwarded),
-                    route=_route_template(scope, root_path),
-                    request_size=request_size,
-                    response_size=response_size,
-                    exception=exception,
-                    consumer=client.consumer(scope, lambda: _starlette_request(scope)),
+                consumer = (
+                    client.consumer(scope, lambda: _starlette_request(scope))
+                    if client.wants_consumer or CONSUMER_KEY in scope
+                    else _NO_CONSUMER
+                )
+                client.put(
+                    (
+                        url,
+                        method,
+                        status if status else 500,
+                        end - start,
+                        timestamp,
+                        user_agent,
+                        peer if forwarded is None else client.client_ip(peer, forwarded),
+                        _route_template(scope, root_path),
+                        received if chunked else _int(length),
+                        response_size,
+                        exception if exception is not None else scope.get(EXCEPTION_KEY),
+                        *consumer,
+                    )
                 )
             except Exception:
                 log_limited(
