@@ -84,6 +84,9 @@ const emptyReport = (): DropCounts => ({
   auth_error: 0,
 });
 
+/** Events serialised per turn of the host's event loop. */
+const SERIALISE_SLICE = 50;
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 /** Wait `ms`, holding the process open: used only while shutting down, up to its deadline. */
 const sleep = (ms: number) =>
   new Promise<void>((resolve) => {
@@ -183,7 +186,7 @@ export class Sender {
     const size = this.config.batchSize;
     let waiting = this.buffer.length;
     if (waiting === 0) {
-      if (timer && this.stats.hasUnreported() && !this.reportsRefused && this.queueBatch([])) {
+      if (timer && this.stats.hasUnreported() && !this.reportsRefused && (await this.queueBatch([]))) {
         await this.sendPending(false);
       }
       return;
@@ -193,7 +196,7 @@ export class Sender {
       const items = this.buffer.take(Math.min(size, waiting));
       if (items.length === 0) return;
       waiting -= items.length;
-      if (this.queueBatch(items) && !(await this.sendPending(false))) return;
+      if ((await this.queueBatch(items)) && !(await this.sendPending(false))) return;
       if (this.authUntil) return;
     }
   }
@@ -240,7 +243,7 @@ export class Sender {
         if (!head) {
           const items = this.buffer.take(this.config.batchSize);
           if (items.length === 0) break;
-          this.queueBatch(items);
+          await this.queueBatch(items);
           continue;
         }
         if (head.notBefore > now) {
@@ -259,11 +262,18 @@ export class Sender {
     }
   }
 
-  private queueBatch(events: Captured[]): boolean {
+  /**
+   * Serialise a batch, `SERIALISE_SLICE` events at a time with a turn of the event loop between
+   * slices: a whole 500-event batch at once held the loop for ≈ 1–2 ms, which showed in the
+   * host's p99 latency.
+   */
+  private async queueBatch(events: Captured[]): Promise<boolean> {
     const payloads: string[] = [];
     const clockOffset = Date.now() - performance.now();
     const limit = this.config.maxEventBytes;
-    for (const event of events) {
+    for (let index = 0; index < events.length; index++) {
+      if (index > 0 && index % SERIALISE_SLICE === 0) await nextTurn();
+      const event = events[index]!;
       let data: string;
       try {
         data = serialise(event, clockOffset);
