@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from whowhywhen.analytics.hll import PRECISION, REST_BITS
+from whowhywhen.db import CONNECTION_OBJECTS
 from whowhywhen.ingest.rollups import DIMENSION_VALUE_MAX, RollupRows
 from whowhywhen.kit.histogram import LOG_GAMMA, MIN_BIN, MIN_MS
 from whowhywhen.kit.sql import dialect_of, insert
@@ -178,6 +179,8 @@ _CREATE_STAGE = sa.text(
     "(LIKE request_logs INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
 )
 
+_OPEN_TRANSACTION = sa.text("SELECT 1")
+
 _HOUR = "date_trunc('hour', s.timestamp, 'UTC')"
 _IS_BOT = "(s.bot_id IS NOT NULL)"
 _BIN = (
@@ -257,12 +260,14 @@ WITH stored AS (
         count = r.count + excluded.count,
         last_seen = greatest(r.last_seen, excluded.last_seen)
 ), unique_ips AS (
+    -- A register only grows, and an hour's registers fill within its first few batches: a slot
+    -- the batch would not raise is left alone, not rewritten as a new row version.
     INSERT INTO unique_ip_registers_hour AS r (project_id, bucket, slot, value)
     SELECT s.project_id, {_HOUR}, {_SLOT}, max({_RANK})
     FROM stored s WHERE s.ip IS NOT NULL AND s.ip <> ''
     GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-    ON CONFLICT (project_id, bucket, slot) DO UPDATE SET
-        value = greatest(r.value, excluded.value)
+    ON CONFLICT (project_id, bucket, slot) DO UPDATE SET value = excluded.value
+        WHERE r.value < excluded.value
 )
 SELECT event_id FROM stored
 """  # noqa: S608 - identifiers and constants are ours; values are bound parameters
@@ -280,8 +285,15 @@ async def copy_events(
     aggregation; `agents` are its `agent_columns`). Rollup rows are inserted in key order, so
     concurrent batches lock them in one order (no deadlocks).
     """
-    await session.execute(_CREATE_STAGE)  # also opens the transaction COPY joins
     connection = await session.connection()
+    made: set[str] = connection.info.setdefault(CONNECTION_OBJECTS, set())
+    if _STAGE in made:
+        # The table lives as long as the connection: a light statement opens the transaction
+        # COPY must join (its rows go at commit).
+        await session.execute(_OPEN_TRANSACTION)
+    else:
+        await session.execute(_CREATE_STAGE)  # opens the transaction too
+        made.add(_STAGE)  # forgotten if this transaction rolls back (whowhywhen.db)
     raw = await connection.get_raw_connection()
     driver: Any = raw.driver_connection
     await driver.copy_records_to_table(_STAGE, records=records, columns=REQUEST_LOG_COLUMNS)
