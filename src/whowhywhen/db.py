@@ -27,16 +27,6 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-#: `Connection.info` key: names of session-lifetime objects (temporary tables) created on this
-#: connection by a transaction that may still roll back. Cleared on every rollback, so their
-#: creators make them again.
-CONNECTION_OBJECTS = "whowhywhen_connection_objects"
-
-
-def _forget_connection_objects(connection: Any) -> None:
-    connection.info.pop(CONNECTION_OBJECTS, None)
-
-
 def create_engine(settings: Settings) -> AsyncEngine:
     url = settings.resolved_database_url
     if url.startswith("sqlite"):
@@ -50,7 +40,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         )
         sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    engine = create_async_engine(
+    return create_async_engine(
         url,
         pool_size=settings.db_pool_size,
         max_overflow=0,
@@ -62,8 +52,6 @@ def create_engine(settings: Settings) -> AsyncEngine:
             "server_settings": {"statement_timeout": str(settings.db_statement_timeout_ms)},
         },
     )
-    sa.event.listen(engine.sync_engine, "rollback", _forget_connection_objects)
-    return engine
 
 
 class Database:

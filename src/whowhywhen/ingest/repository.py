@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from whowhywhen.analytics.hll import PRECISION, REST_BITS
-from whowhywhen.db import CONNECTION_OBJECTS
 from whowhywhen.ingest.rollups import DIMENSION_VALUE_MAX, RollupRows
 from whowhywhen.kit.histogram import LOG_GAMMA, MIN_BIN, MIN_MS
 from whowhywhen.kit.sql import dialect_of, insert
@@ -179,7 +178,7 @@ _CREATE_STAGE = sa.text(
     "(LIKE request_logs INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
 )
 
-_OPEN_TRANSACTION = sa.text("SELECT 1")
+_STAGE_EXISTS = sa.text(f"SELECT to_regclass('pg_temp.{_STAGE}') IS NOT NULL")
 
 _HOUR = "date_trunc('hour', s.timestamp, 'UTC')"
 _IS_BOT = "(s.bot_id IS NOT NULL)"
@@ -285,15 +284,11 @@ async def copy_events(
     aggregation; `agents` are its `agent_columns`). Rollup rows are inserted in key order, so
     concurrent batches lock them in one order (no deadlocks).
     """
+    # The table lives as long as the connection, unless the transaction that made it rolled
+    # back: look first (which also opens the transaction COPY must join; its rows go at commit).
+    if not (await session.execute(_STAGE_EXISTS)).scalar():
+        await session.execute(_CREATE_STAGE)
     connection = await session.connection()
-    made: set[str] = connection.info.setdefault(CONNECTION_OBJECTS, set())
-    if _STAGE in made:
-        # The table lives as long as the connection: a light statement opens the transaction
-        # COPY must join (its rows go at commit).
-        await session.execute(_OPEN_TRANSACTION)
-    else:
-        await session.execute(_CREATE_STAGE)  # opens the transaction too
-        made.add(_STAGE)  # forgotten if this transaction rolls back (whowhywhen.db)
     raw = await connection.get_raw_connection()
     driver: Any = raw.driver_connection
     await driver.copy_records_to_table(_STAGE, records=records, columns=REQUEST_LOG_COLUMNS)
