@@ -699,6 +699,20 @@ def summary(
     return sa.union_all(*parts)
 
 
+def _key_status_facts(f: sa.Subquery) -> sa.Select[Any]:
+    """The kind-0 part of a kind-tagged union: facts per (key, status code) as
+    (kind, key, a = status code, n count, s duration sum, m duration max)."""
+    f_key, status, count, total, top = list(f.c)
+    return sa.select(
+        _int(0).label("kind"),
+        f_key.label("key"),
+        status.label("a"),
+        count.label("n"),
+        total.label("s"),
+        top.label("m"),
+    )
+
+
 def facts_and_bins(
     project_id: int,
     start: datetime,
@@ -715,7 +729,6 @@ def facts_and_bins(
     f = facts(
         project_id, start, end, filters, [key, "status_code"], hour_buckets=hour_buckets
     ).subquery("f")
-    f_key, status, count, total, top = list(f.c)
     h = histogram(
         project_id,
         start,
@@ -728,14 +741,7 @@ def facts_and_bins(
     ).subquery("h")
     h_key, bin_index, h_count = list(h.c)
     return sa.union_all(
-        sa.select(
-            _int(0).label("kind"),
-            f_key.label("key"),
-            status.label("a"),
-            count.label("n"),
-            total.label("s"),
-            top.label("m"),
-        ),
+        _key_status_facts(f),
         sa.select(_int(1), h_key, bin_index, h_count, _zero(), _zero()),
     )
 
@@ -795,21 +801,13 @@ def facts_and_percentiles(
     sum, m duration max), kind 1 percentile bins (a, n, s at the first, second, third quantile).
     """
     f = facts(project_id, start, end, filters, [key, "status_code"]).subquery("f")
-    f_key, status, count, total, top = list(f.c)
     u = _histogram_union(
         project_id, start, end, filters, [key], coarse=coarse, hour_floor=hour_floor
     )
     p = percentile_bins(_binned(u, u.c[key]), quantiles).subquery("p")
     bins = [*list(p.c)[1:], *([sa.null()] * (3 - len(quantiles)))]
     return sa.union_all(
-        sa.select(
-            _int(0).label("kind"),
-            f_key.label("key"),
-            status.label("a"),
-            count.label("n"),
-            total.label("s"),
-            top.label("m"),
-        ),
+        _key_status_facts(f),
         sa.select(_int(1), p.c.key, bins[0], bins[1], sa.cast(bins[2], sa.Float), _zero()),
     )
 

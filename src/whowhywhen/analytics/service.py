@@ -304,14 +304,8 @@ class _Rollups(_Source):
             hour_floor=self.hour_floor,
             hour_buckets=hour_buckets,
         )
-        fact_rows: list[tuple[Any, ...]] = []
-        bin_rows: list[tuple[Any, ...]] = []
-        for kind, key_value, a, n, total, top in await self.session.execute(stmt):
-            if kind == 0:
-                fact_rows.append((key_value, a, n, total, top))
-            else:
-                bin_rows.append((key_value, a, n))
-        return fact_rows, bin_rows
+        fact_rows, other = await self._by_kind(stmt)
+        return fact_rows, [(key_value, a, n) for key_value, a, n, _s, _m in other]
 
     async def facts_and_percentiles(
         self, key: str, quantiles: Sequence[float]
@@ -328,17 +322,14 @@ class _Rollups(_Source):
             coarse=self.coarse,
             hour_floor=self.hour_floor,
         )
-        fact_rows: list[tuple[Any, ...]] = []
-        picked: dict[Any, dict[float, int | None]] = {}
-        for kind, key_value, a, n, total, top in await self.session.execute(stmt):
-            if kind == 0:
-                fact_rows.append((key_value, a, n, total, top))
-            else:
-                found = [a, n, total][: len(quantiles)]
-                picked[key_value] = {
-                    qv: int(b) if b is not None else None
-                    for qv, b in zip(quantiles, found, strict=True)
-                }
+        fact_rows, other = await self._by_kind(stmt)
+        picked = {
+            key_value: {
+                qv: int(b) if b is not None else None
+                for qv, b in zip(quantiles, [a, n, total][: len(quantiles)], strict=True)
+            }
+            for key_value, a, n, total, _m in other
+        }
         return fact_rows, picked
 
     async def timeline(
@@ -355,14 +346,17 @@ class _Rollups(_Source):
             coarse=self.coarse,
             hour_floor=self.hour_floor,
         )
-        fact_rows: list[tuple[Any, ...]] = []
-        p95: dict[int, int] = {}
-        for kind, period, a, n, total, top in await self.session.execute(stmt):
-            if kind == 0:
-                fact_rows.append((period, a, n, total, top))
-            elif a is not None:
-                p95[period] = int(a)
-        return fact_rows, p95
+        fact_rows, other = await self._by_kind(stmt)
+        return fact_rows, {period: int(a) for period, a, *_ in other if a is not None}
+
+    async def _by_kind(self, stmt: Any) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        """The rows of a kind-tagged union (`queries.facts_and_bins` and its kin), untagged:
+        (kind 0 rows, kind 1 rows)."""
+        facts: list[tuple[Any, ...]] = []
+        other: list[tuple[Any, ...]] = []
+        for kind, *row in await self.session.execute(stmt):
+            (facts if kind == 0 else other).append(tuple(row))
+        return facts, other
 
     async def bins(self, group: Sequence[str]) -> list[tuple[Any, ...]]:
         q = self.q
