@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import atexit
+import functools
 import ipaddress
 import logging
 import os
@@ -108,7 +109,9 @@ class Client:
         self._transport = transport or HTTPTransport(config.endpoint, config.api_key)
         self._exclude = re.compile("|".join(f"(?:{p})" for p in config.exclude_paths) or "(?!)")
         self._exclude_methods = frozenset(config.exclude_methods)
-        self._excluded_paths: dict[str, bool] = {}  # the pattern's answer per path seen
+        # The pattern's answer per path, and the proxy check per address: asked per request.
+        self._path_excluded = functools.lru_cache(maxsize=4096)(self._matches_excluded)
+        self._address_trusted = functools.lru_cache(maxsize=4096)(self._in_trusted_networks)
         #: Whether a request's consumer must be looked up even when none was set on it.
         self.wants_consumer = config.consumer_callback is not None
         self._sample_rate = config.sample_rate
@@ -116,7 +119,6 @@ class Client:
         self._networks = tuple(
             ipaddress.ip_network(p, strict=False) for p in config.trusted_proxies if p != "*"
         )
-        self._trusted_cache: dict[str, bool] = {}
         self._atexit_registered = False
         self._reset()
         _live_clients.add(self)
@@ -133,13 +135,7 @@ class Client:
     def should_capture(self, method: str, path: str) -> bool:
         if method in self._exclude_methods:
             return False
-        excluded = self._excluded_paths.get(path)
-        if excluded is None:
-            excluded = self._exclude.fullmatch(path) is not None
-            if len(self._excluded_paths) >= 4096:
-                self._excluded_paths.clear()
-            self._excluded_paths[path] = excluded
-        if excluded:
+        if self._path_excluded(path):
             return False
         return self._sample_rate >= 1.0 or random.random() < self._sample_rate  # noqa: S311
 
@@ -156,19 +152,17 @@ class Client:
         return hops[0] if hops else peer
 
     def _is_trusted(self, ip: str) -> bool:
-        if self._trust_all:
-            return True
-        cached = self._trusted_cache.get(ip)
-        if cached is None:
-            try:
-                address = ipaddress.ip_address(ip)
-                cached = any(address in network for network in self._networks)
-            except ValueError:
-                cached = False
-            if len(self._trusted_cache) > 4096:
-                self._trusted_cache.clear()
-            self._trusted_cache[ip] = cached
-        return cached
+        return self._trust_all or self._address_trusted(ip)
+
+    def _matches_excluded(self, path: str) -> bool:
+        return self._exclude.fullmatch(path) is not None
+
+    def _in_trusted_networks(self, ip: str) -> bool:
+        try:
+            address = ipaddress.ip_address(ip)
+        except ValueError:
+            return False
+        return any(address in network for network in self._networks)
 
     def consumer(
         self, store: Mapping[str, Any] | None, request: Callable[[], Any]
