@@ -26,6 +26,7 @@ from tests.ingest.helpers import (
 )
 from whowhywhen.api_key.service import api_key_service
 from whowhywhen.db import Database
+from whowhywhen.ingest.schemas import ROW_COLUMNS
 from whowhywhen.kit.time import utc_now
 
 
@@ -260,6 +261,132 @@ class TestBulk:
         assert rollup.duration_sum == pytest.approx(60.0)
         assert rollup.duration_max == pytest.approx(30.0)
         assert await rollup_totals(db, project.id) == (3, 3)
+
+
+class TestRows:
+    """The row form the SDKs send: `columns` + `rows`, durations and timestamps in ns."""
+
+    @staticmethod
+    def row(**overrides: object) -> list[object]:
+        values = {
+            "id": str(uuid.uuid4()),
+            "url": "http://api.example.com/users/42?expand=orders",
+            "method": "GET",
+            "status_code": 200,
+            "duration_ns": 42_100_000,
+            "timestamp_ns": int((utc_now() - timedelta(seconds=5)).timestamp() * 1e9),
+            "user_agent": CHROME,
+            "ip_address": "8.8.8.8",
+            "route": "/users/{id}",
+            "request_size": None,
+            "response_size": 120,
+        }
+        values.update(overrides)
+        return [values.get(column) for column in ROW_COLUMNS]
+
+    async def test_rows_are_stored_like_events(
+        self, client: httpx2.AsyncClient, factory: Factory, db: Database
+    ) -> None:
+        project = await factory.project()
+        when = utc_now() - timedelta(minutes=3)
+        rows = [self.row(timestamp_ns=int(when.timestamp() * 1e9)) for _ in range(4)]
+        rows.append(self.row()[:6])  # trailing nulls left out
+        payload = {"batch_id": "r-1", "columns": list(ROW_COLUMNS), "rows": rows}
+        response = await client.post("/api/log/bulk", headers=project.headers, json=payload)
+        assert response.json() == {"accepted": 5, "duplicates": 0, "rejected": []}
+        again = await client.post("/api/log/bulk", headers=project.headers, json=payload)
+        assert again.json() == {"accepted": 5, "duplicates": 5, "rejected": []}
+        logs = await stored(db, project.id)
+        assert len(logs) == 5
+        first = logs[0]
+        assert first.duration_ms == pytest.approx(42.1)
+        assert first.route == "/users/{id}"
+        assert first.response_size == 120
+        assert abs(first.timestamp.replace(tzinfo=when.tzinfo) - when) < timedelta(milliseconds=1)
+        assert {str(log.event_id) for log in logs} == {str(row[0]) for row in rows}
+
+    async def test_a_bad_row_is_rejected_by_index_and_field(
+        self, client: httpx2.AsyncClient, factory: Factory, db: Database
+    ) -> None:
+        project = await factory.project()
+        rows: list[object] = [self.row() for _ in range(6)]
+        rows[1] = self.row(duration_ns=-5)
+        rows[2] = self.row(status_code="200")
+        rows[3] = {"url": "/not-a-row"}
+        rows[4] = [*self.row(), "one value too many"]
+        payload = {"columns": list(ROW_COLUMNS), "rows": rows}
+        response = await client.post("/api/log/bulk", headers=project.headers, json=payload)
+        assert response.status_code == 202
+        body = response.json()
+        assert body["accepted"] == 2
+        assert [(r["index"], r["field"]) for r in body["rejected"]] == [
+            (1, "duration_ns"),
+            (2, "status_code"),
+            (3, ""),
+            (4, ""),
+        ]
+        assert "array of at most 14 values" in body["rejected"][2]["reason"]
+        assert await count_rows(db, project.id) == 2
+
+    @pytest.mark.parametrize(
+        ("payload", "message"),
+        [
+            ({"columns": ["url", "method"], "rows": []}, "`columns` must be exactly"),
+            ({"rows": []}, "`columns` must be exactly"),
+            ({"columns": list(ROW_COLUMNS), "rows": {"a": 1}}, "`rows` must be an array"),
+            (
+                {"columns": list(ROW_COLUMNS), "rows": [], "events": []},
+                "either `events` or `columns` + `rows`",
+            ),
+        ],
+    )
+    async def test_a_wrong_layout_is_a_400_that_says_why(
+        self,
+        client: httpx2.AsyncClient,
+        factory: Factory,
+        payload: dict[str, object],
+        message: str,
+    ) -> None:
+        project = await factory.project()
+        response = await client.post("/api/log/bulk", headers=project.headers, json=payload)
+        assert response.status_code == 400
+        assert message in response.json()["detail"]
+
+    async def test_more_than_1000_rows_is_413(
+        self, client: httpx2.AsyncClient, factory: Factory
+    ) -> None:
+        project = await factory.project()
+        payload = {"columns": list(ROW_COLUMNS), "rows": [self.row() for _ in range(1001)]}
+        response = await client.post("/api/log/bulk", headers=project.headers, json=payload)
+        assert response.status_code == 413
+
+    async def test_rows_of_another_project_stay_apart(
+        self, client: httpx2.AsyncClient, factory: Factory, db: Database
+    ) -> None:
+        mine, theirs = await factory.project(), await factory.project()
+        payload = {"columns": list(ROW_COLUMNS), "rows": [self.row() for _ in range(3)]}
+        await client.post("/api/log/bulk", headers=mine.headers, json=payload)
+        assert await count_rows(db, mine.id) == 3
+        assert await count_rows(db, theirs.id) == 0
+
+    async def test_object_events_take_nanosecond_fields_too(
+        self, client: httpx2.AsyncClient, factory: Factory, db: Database
+    ) -> None:
+        project = await factory.project()
+        batch = [
+            {"url": "/a", "status_code": 200, "duration_ns": 1_500_000},
+            {"url": "/b", "status_code": 200, "duration_ns": 1.5},
+            {"url": "/c", "status_code": 200},
+        ]
+        response = await client.post("/api/log/bulk", headers=project.headers, json=batch)
+        body = response.json()
+        assert body["accepted"] == 1
+        assert [(r["index"], r["field"]) for r in body["rejected"]] == [
+            (1, "duration_ns"),
+            (2, "duration"),
+        ]
+        (log,) = await stored(db, project.id)
+        assert log.duration_ms == pytest.approx(1.5)
 
 
 class TestLimits:
@@ -575,3 +702,5 @@ class TestOpenApi:
         body = schema["paths"]["/api/log"]["post"]["requestBody"]["content"]["application/json"]
         assert body["schema"] == {"$ref": "#/components/schemas/LogEvent"}
         assert "status_code" in components["LogEvent"]["properties"]
+        assert {"events", "columns", "rows"} <= set(components["LogBatch"]["properties"])
+        assert "duration_ns" in components["LogEvent"]["properties"]

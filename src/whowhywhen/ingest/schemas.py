@@ -4,12 +4,19 @@ Bodies are decoded once with msgspec and every event is checked by `validate_eve
 event is listed in `rejected` while the rest of its batch is stored (partial success).
 Rules (RELIABILITY.md VAL-03, COL-11):
 - `url` is required (≤ 8 KiB); `status_code`/`response_code` 100–599; `duration`/`response_time`
-  in seconds, 0–86,400; `method` one of nine verbs (default GET).
+  in seconds (or `duration_ns`, integer nanoseconds), 0–86,400 s; `method` one of nine verbs
+  (default GET).
 - `user_agent` over 1024 characters is truncated; NUL characters are removed and lone surrogates
   replaced, so neither reaches the database.
-- `timestamp` (ISO 8601 or Unix seconds) more than 60 s in the future is clamped to the receive
-  time; older than 7 days is rejected; absent means the receive time.
+- `timestamp` (ISO 8601 or Unix seconds; or `timestamp_ns`, Unix nanoseconds) more than 60 s in
+  the future is clamped to the receive time; older than 7 days is rejected; absent means the
+  receive time.
 - an invalid `ip_address` is dropped (the event is kept); unknown fields are ignored.
+
+A bulk body holds its events either as objects (`events`) or as rows (`columns` + `rows`): each
+row an array of the `ROW_COLUMNS` fields in that order, trailing nulls optional. Rows are what the
+SDKs send: a client writes a batch with one JSON call over plain tuples, and the collector
+decodes it by position, without a key per field.
 """
 
 from __future__ import annotations
@@ -18,9 +25,10 @@ import json
 import math
 import socket
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 import msgspec
 from pydantic import BaseModel, Field
@@ -38,6 +46,25 @@ MAX_SHORT = 256
 MAX_DURATION_S = 86_400.0
 MAX_SIZE = 2**53
 MAX_BATCH_ID = 128
+MAX_DURATION_NS = 86_400 * 10**9
+#: The row form's columns, in order (`columns` must list exactly these).
+ROW_COLUMNS = (
+    "id",
+    "url",
+    "method",
+    "status_code",
+    "duration_ns",
+    "timestamp_ns",
+    "user_agent",
+    "ip_address",
+    "route",
+    "request_size",
+    "response_size",
+    "exception",
+    "consumer",
+    "consumer_name",
+)
+_ROW_COLUMNS = list(ROW_COLUMNS)
 
 
 class LogEvent(BaseModel):
@@ -49,10 +76,16 @@ class LogEvent(BaseModel):
     response_code: int | None = Field(default=None, description="Alias of status_code")
     duration: float | None = Field(default=None, description="Seconds until the response ended")
     response_time: float | None = Field(default=None, description="Alias of duration (seconds)")
+    duration_ns: int | None = Field(
+        default=None, ge=0, description="The duration in integer nanoseconds (instead of seconds)"
+    )
     user_agent: str | None = Field(default=None, description="User-Agent of the client")
     ip_address: str | None = Field(default=None, description="IP address of the client")
     timestamp: str | float | None = Field(
         default=None, description="When the request started: ISO 8601 or Unix seconds"
+    )
+    timestamp_ns: int | None = Field(
+        default=None, ge=0, description="When the request started, in Unix nanoseconds"
     )
     route: str | None = Field(default=None, description="Route template, e.g. /users/{id}")
     consumer: str | None = Field(default=None, description="Your identifier of the API consumer")
@@ -73,12 +106,26 @@ class SdkReport(BaseModel):
 
 
 class LogBatch(BaseModel):
-    """A batch: `{batch_id, events, sdk}`; a bare JSON array of events is accepted too."""
+    """A batch: `{batch_id, events, sdk}`, or `{batch_id, columns, rows, sdk}` with each event a
+    row of values in the order of `columns`; a bare JSON array of events is accepted too."""
 
     batch_id: str | None = Field(
         default=None, max_length=MAX_BATCH_ID, description="Retries with the same id store once"
     )
-    events: list[LogEvent] = Field(max_length=1000)
+    events: list[LogEvent] | None = Field(
+        default=None, max_length=1000, description="The events as objects (or use columns + rows)"
+    )
+    columns: list[str] | None = Field(
+        default=None,
+        description="With `rows`: exactly " + ", ".join(ROW_COLUMNS),
+        json_schema_extra={"example": list(ROW_COLUMNS)},
+    )
+    rows: list[list[Any]] | None = Field(
+        default=None,
+        max_length=1000,
+        description="The events as arrays of values in the order of `columns` (null when "
+        "unknown; trailing nulls may be left out); durations and timestamps in nanoseconds",
+    )
     sdk: SdkReport | None = None
 
 
@@ -117,6 +164,8 @@ class ParsedBatch:
     batch_id: str | None
     events: list[Any]
     sdk_dropped: dict[str, int]
+    rows: bool = False
+    """The events came as rows: an entry that is not a dict was a malformed row."""
 
 
 def decode_json(body: bytes) -> Any:
@@ -133,24 +182,49 @@ def decode_json(body: bytes) -> Any:
             raise InvalidBody(f"body is not valid JSON: {exc}") from exc
 
 
+_SHAPE = "expected a JSON array of events, or an object with `events` or `columns` + `rows`"
+
+
 def parse_batch(payload: Any, max_events: int) -> ParsedBatch:
     if isinstance(payload, list):
-        batch_id, events, sdk = None, payload, None
+        batch_id, events, sdk, rows = None, payload, None, False
     elif isinstance(payload, dict):
-        if "events" not in payload:
-            raise InvalidBody("expected a JSON array of events or an object with `events`")
-        batch_id, events, sdk = payload.get("batch_id"), payload["events"], payload.get("sdk")
-        if not isinstance(events, list):
-            raise InvalidBody("`events` must be an array")
+        batch_id, sdk = payload.get("batch_id"), payload.get("sdk")
+        rows = "rows" in payload or "columns" in payload
+        if rows:
+            if "events" in payload:
+                raise InvalidBody("send either `events` or `columns` + `rows`, not both")
+            events = _rows_as_events(payload.get("columns"), payload.get("rows"))
+        elif "events" in payload:
+            events = payload["events"]
+            if not isinstance(events, list):
+                raise InvalidBody("`events` must be an array")
+        else:
+            raise InvalidBody(_SHAPE)
         if batch_id is not None:
             if not isinstance(batch_id, str) or not 1 <= len(batch_id) <= MAX_BATCH_ID:
                 raise InvalidBody(f"`batch_id` must be a string of 1 to {MAX_BATCH_ID} characters")
             batch_id = clean_text(batch_id)
     else:
-        raise InvalidBody("expected a JSON array of events or an object with `events`")
+        raise InvalidBody(_SHAPE)
     if len(events) > max_events:
         raise TooManyEvents(f"a batch holds at most {max_events} events, got {len(events)}")
-    return ParsedBatch(batch_id, events, _sdk_dropped(sdk))
+    return ParsedBatch(batch_id, events, _sdk_dropped(sdk), rows)
+
+
+def _rows_as_events(columns: Any, rows: Any) -> list[dict[str, Any] | None]:
+    """Rows as event objects (None for a row that is not an array of at most 14 values)."""
+    if columns != _ROW_COLUMNS:
+        raise InvalidBody("`columns` must be exactly " + json.dumps(_ROW_COLUMNS))
+    if not isinstance(rows, list):
+        raise InvalidBody("`rows` must be an array of arrays")
+    width = len(ROW_COLUMNS)
+    return [
+        dict(zip(ROW_COLUMNS, row, strict=False))
+        if isinstance(row, list) and len(row) <= width
+        else None
+        for row in rows
+    ]
 
 
 def _sdk_dropped(sdk: Any) -> dict[str, int]:
@@ -174,9 +248,11 @@ class _Event(msgspec.Struct, kw_only=True):
     response_code: int | None = None
     duration: float | None = None
     response_time: float | None = None
+    duration_ns: Annotated[int, msgspec.Meta(ge=0)] | None = None
     user_agent: str | None = None
     ip_address: str | None = None
     timestamp: datetime | float | None = None
+    timestamp_ns: Annotated[int, msgspec.Meta(ge=0)] | None = None
     route: Annotated[str, msgspec.Meta(max_length=MAX_ROUTE)] | None = None
     consumer: Annotated[str, msgspec.Meta(max_length=MAX_SHORT)] | None = None
     consumer_name: Annotated[str, msgspec.Meta(max_length=MAX_SHORT)] | None = None
@@ -186,8 +262,34 @@ class _Event(msgspec.Struct, kw_only=True):
     id: uuid.UUID | None = None
 
 
+class _Row(msgspec.Struct, array_like=True):
+    """One event of the row form, decoded by position (`ROW_COLUMNS`); it answers to the same
+    attribute names as `_Event`, so `_finish` checks both."""
+
+    id: uuid.UUID | None
+    url: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_URL)]
+    method: str
+    status_code: int | None
+    duration_ns: Annotated[int, msgspec.Meta(ge=0)] | None
+    timestamp_ns: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    user_agent: str | None = None
+    ip_address: str | None = None
+    route: Annotated[str, msgspec.Meta(max_length=MAX_ROUTE)] | None = None
+    request_size: Annotated[int, msgspec.Meta(ge=0, lt=MAX_SIZE)] | None = None
+    response_size: Annotated[int, msgspec.Meta(ge=0, lt=MAX_SIZE)] | None = None
+    exception: Annotated[str, msgspec.Meta(max_length=MAX_SHORT)] | None = None
+    consumer: Annotated[str, msgspec.Meta(max_length=MAX_SHORT)] | None = None
+    consumer_name: Annotated[str, msgspec.Meta(max_length=MAX_SHORT)] | None = None
+    response_code: ClassVar[None] = None
+    duration: ClassVar[None] = None
+    response_time: ClassVar[None] = None
+    timestamp: ClassVar[None] = None
+
+
 class _Batch(msgspec.Struct, kw_only=True):
-    events: list[_Event]
+    events: list[_Event] | None = None
+    columns: list[str] | None = None
+    rows: list[_Row] | None = None
     batch_id: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_BATCH_ID)] | None = None
     sdk: dict[str, Any] | None = None
 
@@ -212,10 +314,18 @@ def check_body(body: bytes, limits: Limits, *, single: bool, max_events: int) ->
         decoded = _event_decoder.decode(body) if single else _batch_decoder.decode(body)
     except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
         return _check_slowly(body, limits, single=single, max_events=max_events)
+    typed: Sequence[_Event | _Row]
     if isinstance(decoded, _Event):
         typed, batch_id, sdk = [decoded], None, None
     elif isinstance(decoded, _Batch):
-        typed, batch_id, sdk = decoded.events, decoded.batch_id, decoded.sdk
+        if decoded.rows is None:
+            if decoded.events is None or decoded.columns is not None:
+                return _check_slowly(body, limits, single=single, max_events=max_events)
+            typed, batch_id, sdk = decoded.events, decoded.batch_id, decoded.sdk
+        else:
+            if decoded.events is not None or decoded.columns != _ROW_COLUMNS:
+                return _check_slowly(body, limits, single=single, max_events=max_events)
+            typed, batch_id, sdk = decoded.rows, decoded.batch_id, decoded.sdk
         if batch_id is not None:
             batch_id = clean_text(batch_id)
     else:
@@ -247,12 +357,19 @@ def _check_slowly(body: bytes, limits: Limits, *, single: bool, max_events: int)
     events: list[IncomingEvent] = []
     rejected: list[Rejection] = []
     for index, obj in enumerate(parsed.events):
-        checked = validate_event(obj, index, limits)
+        if parsed.rows and obj is None:
+            checked: IncomingEvent | Rejection = Rejection(
+                index=index,
+                field="",
+                reason=f"a row must be an array of at most {len(ROW_COLUMNS)} values",
+            )
+        else:
+            checked = validate_event(obj, index, limits)
         (rejected if isinstance(checked, Rejection) else events).append(checked)  # type: ignore[arg-type]
     return CheckedBatch(parsed.batch_id, events, rejected, parsed.sdk_dropped, len(parsed.events))
 
 
-def _finish(item: _Event, index: int, limits: Limits) -> IncomingEvent | Rejection:
+def _finish(item: _Event | _Row, index: int, limits: Limits) -> IncomingEvent | Rejection:
     """The checks typed decoding cannot express: aliases, ranges, cleaning, clamping."""
     try:
         method = item.method.upper()
@@ -264,12 +381,18 @@ def _finish(item: _Event, index: int, limits: Limits) -> IncomingEvent | Rejecti
         if not 100 <= status <= 599:
             field = "status_code" if item.status_code is not None else "response_code"
             raise _Reject(field, "must be an integer from 100 to 599")
-        duration = item.duration if item.duration is not None else item.response_time
-        if duration is None:
-            raise _Reject("duration", "is required (duration or response_time, in seconds)")
-        if not (math.isfinite(duration) and 0 <= duration <= MAX_DURATION_S):
-            field = "duration" if item.duration is not None else "response_time"
-            raise _Reject(field, "must be between 0 and 86400 seconds")
+        if item.duration_ns is not None and item.duration is None and item.response_time is None:
+            if item.duration_ns > MAX_DURATION_NS:
+                raise _Reject("duration_ns", "must be between 0 and 86400 seconds")
+            duration: float = item.duration_ns / 1e9
+        else:
+            given = item.duration if item.duration is not None else item.response_time
+            if given is None:
+                raise _Reject("duration", _DURATION_REQUIRED)
+            if not (math.isfinite(given) and 0 <= given <= MAX_DURATION_S):
+                field = "duration" if item.duration is not None else "response_time"
+                raise _Reject(field, "must be between 0 and 86400 seconds")
+            duration = given
         url = _clean(item.url)
         if not url:
             raise _Reject("url", "is required")
@@ -284,7 +407,10 @@ def _finish(item: _Event, index: int, limits: Limits) -> IncomingEvent | Rejecti
             user_agent=user_agent[:MAX_USER_AGENT],
             ip=_ip(item.ip_address),
             timestamp=_timestamp(
-                item.timestamp, limits.received_at, limits.max_future, limits.max_age
+                item.timestamp if item.timestamp_ns is None else item.timestamp_ns / 1e9,
+                limits.received_at,
+                limits.max_future,
+                limits.max_age,
             ),
             route=_clean(item.route) or None if item.route else None,
             consumer=_clean(item.consumer) or None if item.consumer else None,
@@ -342,6 +468,19 @@ def _number(obj: dict[str, Any], names: tuple[str, str]) -> tuple[str, float | N
                 raise _Reject(name, "must be a number")
             return name, float(value)
     return names[0], None
+
+
+def _nanoseconds(obj: dict[str, Any], field: str) -> float | None:
+    """An integer count of nanoseconds, as seconds."""
+    value = obj.get(field)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise _Reject(field, "must be a non-negative integer (nanoseconds)")
+    return value / 1e9
+
+
+_DURATION_REQUIRED = "is required (duration or response_time in seconds, or duration_ns)"
 
 
 def _size(obj: dict[str, Any], field: str) -> int | None:
@@ -430,9 +569,14 @@ def validate_event(obj: Any, index: int, limits: Limits) -> IncomingEvent | Reje
             raise _Reject(status_field, "must be an integer from 100 to 599")
         duration_field, duration = _number(obj, ("duration", "response_time"))
         if duration is None:
-            raise _Reject("duration", "is required (duration or response_time, in seconds)")
+            duration_field, duration = "duration_ns", _nanoseconds(obj, "duration_ns")
+        if duration is None:
+            raise _Reject("duration", _DURATION_REQUIRED)
         if not (math.isfinite(duration) and 0 <= duration <= MAX_DURATION_S):
             raise _Reject(duration_field, "must be between 0 and 86400 seconds")
+        when = obj.get("timestamp")
+        if when is None:
+            when = _nanoseconds(obj, "timestamp_ns")
         raw_id = obj.get("id")
         if raw_id is None:
             event_id = uuid7()
@@ -452,9 +596,7 @@ def validate_event(obj: Any, index: int, limits: Limits) -> IncomingEvent | Reje
             duration_ms=duration * 1000.0,
             user_agent=_text(obj, "user_agent", MAX_USER_AGENT, truncate=True) or "",
             ip=_ip(obj.get("ip_address")),
-            timestamp=_timestamp(
-                obj.get("timestamp"), limits.received_at, limits.max_future, limits.max_age
-            ),
+            timestamp=_timestamp(when, limits.received_at, limits.max_future, limits.max_age),
             route=_text(obj, "route", MAX_ROUTE),
             consumer=_text(obj, "consumer", MAX_SHORT),
             consumer_name=_text(obj, "consumer_name", MAX_SHORT),
