@@ -52,8 +52,8 @@ def capture(client: Client, count: int = 1, *, path: str = "/items", **fields: A
             "method": "GET",
             "url": f"http://api.test{path}?n={i}",
             "status_code": 200,
-            "duration": 0.0012,
-            "timestamp": time.time(),
+            "duration_ns": 1_200_000,
+            "timestamp_ns": time.time_ns(),
             "user_agent": "pytest",
             "ip_address": "203.0.113.9",
         }

@@ -16,12 +16,31 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
+from whowhywhen_sdk._event import ROW_COLUMNS
+
 
 @dataclass
 class Answer:
     status: int = 202
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes | None = None
+
+
+def as_events(payload: Any) -> Any:
+    """A rows batch as the collector reads it: one object per row, null fields left out, the
+    duration and timestamp also in seconds (as ``duration`` / ``timestamp``)."""
+    if not isinstance(payload, dict) or "rows" not in payload:
+        return payload
+    assert payload["columns"] == list(ROW_COLUMNS), payload["columns"]
+    events = []
+    for row in payload["rows"]:
+        assert isinstance(row, list), row
+        assert len(row) == len(ROW_COLUMNS), row
+        event = {k: v for k, v in zip(ROW_COLUMNS, row) if v is not None}
+        event["duration"] = event["duration_ns"] / 1e9
+        event["timestamp"] = event["timestamp_ns"] / 1e9
+        events.append(event)
+    return {**payload, "events": events}
 
 
 @dataclass
@@ -73,7 +92,7 @@ class FakeCollector:
     def _handle(self, handler: BaseHTTPRequestHandler, raw: bytes) -> None:
         gzipped = handler.headers.get("Content-Encoding") == "gzip"
         body = gzip.decompress(raw) if gzipped else raw
-        payload = json.loads(body)
+        payload = as_events(json.loads(body))
         headers = {k.lower(): v for k, v in handler.headers.items()}
         record = Received(time.monotonic(), headers, raw, gzipped, payload)
         if self.delay:

@@ -21,7 +21,7 @@ PRELUDE = textwrap.dedent(f"""
     def capture(client, label, count):
         for i in range(count):
             client.capture(method="GET", url=f"http://app.test/{{label}}/{{i}}", status_code=200,
-                           duration=0.001, timestamp=time.time(), user_agent="t",
+                           duration_ns=1_000_000, timestamp_ns=time.time_ns(), user_agent="t",
                            ip_address="127.0.0.1")
 
     client = get_client({API_KEY!r}, sys.argv[1], flush_interval=60, shutdown_timeout=2)

@@ -16,7 +16,7 @@ from typing import Any, Callable
 from . import _log
 from ._buffer import Buffer, Stats
 from ._config import Config, ConfigError, env_enabled, resolve_config
-from ._event import MAX_NAME, MAX_ROUTE, Record
+from ._event import MAX_NAME, MAX_ROUTE, MAX_UA, MAX_URL, Record
 from ._log import log_limited, logger
 from ._sender import Sender
 from ._transport import HTTPTransport, Transport
@@ -62,7 +62,7 @@ def set_consumer(request: Any, identifier: str | int, name: str | None = None) -
 def record_exception(request: Any, exc: BaseException) -> None:
     store = _request_store(request)
     if store is not None:
-        store[EXCEPTION_KEY] = type(exc).__name__
+        store[EXCEPTION_KEY] = type(exc).__name__[:MAX_NAME]
 
 
 def _consumer_pair(value: Any) -> tuple[str | None, str | None]:
@@ -187,8 +187,8 @@ class Client:
         method: str,
         url: str,
         status_code: int,
-        duration: float,
-        timestamp: float,
+        duration_ns: int,
+        timestamp_ns: int,
         user_agent: str | None,
         ip_address: str | None,
         route: str | None = None,
@@ -199,23 +199,25 @@ class Client:
     ) -> None:
         """Queue one event; never raises and never does network I/O.
 
-        Only a tuple is built here; the sender thread gives it an id and writes the JSON."""
+        Only a tuple is built here (text cut to the collector's limits); the sender thread gives
+        it an id and writes the JSON."""
         try:
+            name = consumer[1] if consumer[0] is not None else None
             self.put(
                 (
-                    url,
+                    url if len(url) <= MAX_URL else url[:MAX_URL],
                     method,
                     status_code,
-                    duration,
-                    timestamp,
-                    user_agent,
+                    duration_ns,
+                    timestamp_ns,
+                    None if user_agent is None else user_agent[:MAX_UA],
                     ip_address,
                     route,
                     request_size,
                     response_size,
-                    exception,
+                    None if exception is None else exception[:MAX_NAME],
                     consumer[0],
-                    consumer[1] if consumer[0] is not None else None,
+                    name,
                 )
             )
         except Exception:

@@ -21,7 +21,7 @@ from typing import Any
 
 from ._buffer import Buffer, Stats
 from ._config import Config
-from ._event import Record, encode_record, event_ids
+from ._event import MAX_ROW_BYTES, ROW_COLUMNS, Record, Row, check_row, encode_rows, rows_of
 from ._log import key_prefix, log_limited, logger
 from ._transport import Response, Transport, encode_body, parse_retry_after
 from ._version import __version__
@@ -34,21 +34,28 @@ RATE_LIMIT_DEFAULT_SECONDS = 60.0
 RETRY_AFTER_MIN, RETRY_AFTER_MAX = 1.0, 3600.0
 
 
+_COLUMNS = json.dumps(list(ROW_COLUMNS), separators=(",", ":")).encode()
+
+
 class Batch:
+    """Events on their way: their rows (kept for a split) and the rows' JSON, written once."""
+
     __slots__ = (
         "attempt",
         "batch_id",
+        "encoded",
         "failures",
         "not_before",
-        "payloads",
         "rate_limited",
         "reason",
         "report",
+        "rows",
     )
 
-    def __init__(self, payloads: list[bytes], report: dict[str, int]) -> None:
+    def __init__(self, rows: list[Row], report: dict[str, int], encoded: bytes | None = None):
         self.batch_id = str(uuid.uuid4())
-        self.payloads = payloads
+        self.rows = rows
+        self.encoded = encode_rows(rows) if encoded is None else encoded
         self.report = report
         self.attempt = 0
         self.failures = 0
@@ -67,9 +74,11 @@ class Batch:
             (
                 b'{"batch_id":"',
                 self.batch_id.encode(),
-                b'","events":[',
-                b",".join(self.payloads),
-                b'],"sdk":',
+                b'","columns":',
+                _COLUMNS,
+                b',"rows":',
+                self.encoded,
+                b',"sdk":',
                 json.dumps(sdk, separators=(",", ":")).encode(),
                 b"}",
             )
@@ -214,24 +223,37 @@ class Sender:
     # -- batches ------------------------------------------------------------------------------
 
     def _queue_batch(self, records: list[Record]) -> bool:
-        payloads: list[bytes] = []
+        rows = rows_of(records)
+        encoded: bytes | None = None
         limit = self._config.max_event_bytes
-        for record, event_id in zip(records, event_ids(len(records))):
+        if limit < MAX_ROW_BYTES:
+            rows = self._checked(rows, limit)
+        else:
             try:
-                data = encode_record(record, event_id)
+                encoded = encode_rows(rows)
+            except (TypeError, ValueError):
+                rows = self._checked(rows, None)
+        report = self._stats.take_unreported()
+        if not rows and not any(report.values()):
+            return False
+        self._pending.append(Batch(rows, report, encoded))
+        return True
+
+    def _checked(self, rows: list[Row], limit: int | None) -> list[Row]:
+        """The rows that can be sent (and, with ``limit``, are no larger); the rest dropped."""
+        kept: list[Row] = []
+        for row in rows:
+            try:
+                check_row(row)
             except (TypeError, ValueError):
                 self._stats.drop("send_error", 1)
                 log_limited("serialize", logging.WARNING, "WhoWhyWhen could not encode an event")
                 continue
-            if len(data) > limit:
+            if limit is not None and len(encode_rows([row])) > limit:
                 self._stats.drop("too_large", 1)
                 continue
-            payloads.append(data)
-        report = self._stats.take_unreported()
-        if not payloads and not any(report.values()):
-            return False
-        self._pending.append(Batch(payloads, report))
-        return True
+            kept.append(row)
+        return kept
 
     def _send_pending(self, *, force: bool) -> bool:
         """Try the pending batches in order; False while one waits for its retry time."""
@@ -249,7 +271,7 @@ class Sender:
         batch.attempt += 1
         body = batch.body()
         payload, gzipped = encode_body(body)
-        if (len(payload) > MAX_WIRE_BYTES or len(body) > MAX_RAW_BYTES) and len(batch.payloads) > 1:
+        if (len(payload) > MAX_WIRE_BYTES or len(body) > MAX_RAW_BYTES) and len(batch.rows) > 1:
             self._split_head()
             return
         try:
@@ -269,10 +291,10 @@ class Sender:
         elif status in (401, 403):
             self._auth_failed(status)
         elif status == 413:
-            if len(batch.payloads) > 1:
+            if len(batch.rows) > 1:
                 self._split_head()
             else:
-                self._drop_head("too_large" if batch.payloads else "send_error")
+                self._drop_head("too_large" if batch.rows else "send_error")
         elif status in (408, 429) or status >= 500:
             log_limited(
                 f"http-{status}",
@@ -288,13 +310,13 @@ class Sender:
             reason = "ratelimit_backoff" if status == 429 else "send_error"
             self._retry(batch, reason, delay, rate_limited=status == 429)
         else:
-            if not batch.payloads:
+            if not batch.rows:
                 self._reports_refused = True
             log_limited(
                 f"http-{status}",
                 logging.WARNING,
                 "WhoWhyWhen collector refused a batch of %d events with %s: %s",
-                len(batch.payloads),
+                len(batch.rows),
                 status,
                 response.body[:200].decode("utf-8", "replace"),
             )
@@ -329,7 +351,7 @@ class Sender:
                 len(rejected),
                 str(rejected[0])[:200],
             )
-        count = len(batch.payloads)
+        count = len(batch.rows)
         self._stats.delivered_events(count - min(len(rejected), count), min(len(rejected), count))
         self._buffer.overflow_reason = "queue_overflow"
         if self._auth_until:
@@ -357,13 +379,13 @@ class Sender:
 
     def _drop_head(self, reason: str) -> None:
         batch = self._pending.popleft()
-        self._stats.drop(reason, len(batch.payloads))
+        self._stats.drop(reason, len(batch.rows))
         self._stats.restore(batch.report)
 
     def _split_head(self) -> None:
         batch = self._pending.popleft()
-        half = len(batch.payloads) // 2
-        first = Batch(batch.payloads[:half], batch.report)
-        second = Batch(batch.payloads[half:], dict.fromkeys(batch.report, 0))
+        half = len(batch.rows) // 2
+        first = Batch(batch.rows[:half], batch.report)
+        second = Batch(batch.rows[half:], dict.fromkeys(batch.report, 0))
         self._pending.appendleft(second)
         self._pending.appendleft(first)

@@ -8,7 +8,10 @@ from typing import Any, Callable
 from urllib.parse import quote
 
 from ._client import CONSUMER_KEY, EXCEPTION_KEY, Client, get_client, is_sdk_request
+from ._event import MAX_NAME, MAX_ROUTE, MAX_UA, MAX_URL
 from ._log import log_limited
+
+perf_counter_ns = time.perf_counter_ns
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -48,8 +51,8 @@ def _route_template(scope: Scope, root_path: str) -> str | None:
     prefix = str(scope.get("root_path", ""))[len(root_path) :]
     if not hasattr(route, "endpoint"):
         # The route that answered is a Mount of another app: its path is already in root_path.
-        return (prefix or path) + "/{path}"
-    return prefix + path
+        return ((prefix or path) + "/{path}")[:MAX_ROUTE]
+    return (prefix + path)[:MAX_ROUTE]
 
 
 class WhoWhyWhenMiddleware:
@@ -105,7 +108,7 @@ class WhoWhyWhenMiddleware:
         chunked = False
         for name, value in scope["headers"]:
             if name == b"user-agent":
-                user_agent = value.decode("latin-1")
+                user_agent = value[:MAX_UA].decode("latin-1")
             elif name == b"host":
                 host = value
             elif name == b"x-forwarded-for":
@@ -120,11 +123,11 @@ class WhoWhyWhenMiddleware:
             return
 
         root_path: str = scope.get("root_path", "")
-        timestamp = time.time()
-        start = time.perf_counter()
+        timestamp = time.time_ns()
+        start = perf_counter_ns()
         status = 0
         response_size = 0
-        end = 0.0
+        end = 0
         received = 0
 
         async def send_wrapper(message: Message) -> None:
@@ -136,7 +139,7 @@ class WhoWhyWhenMiddleware:
                 response_size += len(message.get("body", b""))
                 if not message.get("more_body", False):
                     await send(message)
-                    end = time.perf_counter()
+                    end = perf_counter_ns()
                     return
             await send(message)
 
@@ -161,7 +164,7 @@ class WhoWhyWhenMiddleware:
         finally:
             try:
                 if not end:
-                    end = time.perf_counter()
+                    end = perf_counter_ns()
                 client_addr = scope.get("client")
                 peer = client_addr[0] if client_addr else None
                 raw_path = scope.get("raw_path")
@@ -179,6 +182,8 @@ class WhoWhyWhenMiddleware:
                 query = scope.get("query_string")
                 if query:
                     url += "?" + query.decode("latin-1")
+                if len(url) > MAX_URL:
+                    url = url[:MAX_URL]
                 consumer = (
                     client.consumer(scope, lambda: _starlette_request(scope))
                     if client.wants_consumer or CONSUMER_KEY in scope
@@ -196,7 +201,7 @@ class WhoWhyWhenMiddleware:
                         _route_template(scope, root_path),
                         received if chunked else _int(length),
                         response_size,
-                        exception if exception is not None else scope.get(EXCEPTION_KEY),
+                        exception[:MAX_NAME] if exception is not None else scope.get(EXCEPTION_KEY),
                         *consumer,
                     )
                 )

@@ -42,12 +42,12 @@ class _Request:
         self.request = request
         self.method = method
         self.user_agent = user_agent
-        self.timestamp = time.time()
-        self.start = time.perf_counter()
+        self.timestamp = time.time_ns()
+        self.start = time.perf_counter_ns()
 
     def finish(self, response: Any, exc: BaseException | None, size: int | None) -> None:
         try:
-            duration = time.perf_counter() - self.start
+            duration = time.perf_counter_ns() - self.start
             request, client = self.request, self.client
             meta = request.META
             try:
@@ -64,8 +64,8 @@ class _Request:
                 method=self.method,
                 url=f"{scheme}://{wsgi_host(meta, scheme)}{request.get_full_path()}",
                 status_code=500 if response is None else int(response.status_code),
-                duration=duration,
-                timestamp=self.timestamp,
+                duration_ns=duration,
+                timestamp_ns=self.timestamp,
                 user_agent=self.user_agent,
                 ip_address=client.client_ip(
                     meta.get("REMOTE_ADDR"), meta.get("HTTP_X_FORWARDED_FOR")

@@ -76,8 +76,8 @@ class _Capture:
         self.environ = environ
         self.method = method
         self.user_agent = user_agent
-        self.timestamp = time.time()
-        self.start = time.perf_counter()
+        self.timestamp = time.time_ns()
+        self.start = time.perf_counter_ns()
         self.status = 0
         self.size = 0
         self.length: int | None = None
@@ -113,7 +113,7 @@ class _Capture:
             return
         self.done = True
         try:
-            duration = time.perf_counter() - self.start
+            duration = time.perf_counter_ns() - self.start
             environ = self.environ
             client = self.client
             if exc is not None:
@@ -133,8 +133,8 @@ class _Capture:
                 method=self.method,
                 url=url,
                 status_code=self.status or 500,
-                duration=duration,
-                timestamp=self.timestamp,
+                duration_ns=duration,
+                timestamp_ns=self.timestamp,
                 user_agent=self.user_agent,
                 ip_address=client.client_ip(
                     environ.get("REMOTE_ADDR"), environ.get("HTTP_X_FORWARDED_FOR")
