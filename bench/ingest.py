@@ -70,11 +70,25 @@ def user_agents(n: int, rng: random.Random) -> list[str]:
     return agents
 
 
-def make_bodies(count: int, spread: float, seed: int = 7) -> list[bytes]:
+#: The leading columns of the collector's row layout that the bench fills (`--form rows`).
+ROW_FILLED = [
+    "id",
+    "url",
+    "method",
+    "status_code",
+    "duration_ns",
+    "timestamp_ns",
+    "user_agent",
+    "ip_address",
+]
+
+
+def make_bodies(count: int, spread: float, seed: int = 7, form: str = "objects") -> list[bytes]:
     """Gzip JSON batches, made before the clock starts so the senders only send.
 
     Timestamps fall within `spread` seconds before now: an SDK flushes every 2 s, so a batch
     holds seconds of traffic (a larger spread means more distinct rollup rows per batch).
+    `form` "rows" writes the same events as the SDKs do (`columns` + `rows`, nanoseconds).
     """
     rng = random.Random(seed)
     agents = user_agents(2500, rng)
@@ -99,8 +113,28 @@ def make_bodies(count: int, spread: float, seed: int = 7) -> list[bytes]:
                     "timestamp": (now - timedelta(seconds=rng.uniform(0, spread))).isoformat(),
                 }
             )
-        bodies.append(gzip.compress(json.dumps({"events": events}).encode(), 6))
+        if form == "rows":
+            payload: dict[str, Any] = {"columns": _columns(), "rows": [_row(e) for e in events]}
+        else:
+            payload = {"events": events}
+        bodies.append(gzip.compress(json.dumps(payload).encode(), 6))
     return bodies
+
+
+def _columns() -> list[str]:
+    from whowhywhen.ingest.schemas import ROW_COLUMNS as ALL
+
+    return list(ALL)
+
+
+def _row(event: dict[str, Any]) -> list[Any]:
+    values = {
+        **event,
+        "id": None,
+        "duration_ns": round(event["duration"] * 1e9),
+        "timestamp_ns": round(datetime.fromisoformat(event["timestamp"]).timestamp() * 1e9),
+    }
+    return [values[name] for name in ROW_FILLED]
 
 
 def free_port() -> int:
@@ -264,8 +298,14 @@ def main() -> None:
     parser.add_argument(
         "--spread", type=float, default=5.0, help="seconds of traffic in one batch (default 5)"
     )
+    parser.add_argument(
+        "--form",
+        choices=("objects", "rows"),
+        default="objects",
+        help="events as JSON objects (default) or as rows, the form the SDKs send",
+    )
     args = parser.parse_args()
-    bodies = make_bodies(40, args.spread)
+    bodies = make_bodies(40, args.spread, form=args.form)
     results: dict[str, dict[str, Any]] = {}
     if not args.skip_sqlite:
         results["sqlite"] = run_collector("sqlite", "", bodies, args.batches)
