@@ -87,6 +87,50 @@ describe.each(versions)("%s", (_name, express) => {
     expect(missing!.route).toBeUndefined();
   });
 
+  it("records an aborted request once, as 499", async () => {
+    const app = express();
+    app.use(whowhywhen(options()));
+    let entered!: () => void;
+    const reached = new Promise<void>((resolve) => (entered = resolve));
+    app.get("/slow", (_req: any, res: any) => {
+      entered();
+      setTimeout(() => res.send("late"), 300);
+    });
+    const server = app.listen(0, "127.0.0.1");
+    await new Promise((resolve) => server.once("listening", resolve));
+    try {
+      const controller = new AbortController();
+      const call = fetch(`http://127.0.0.1:${server.address().port}/slow`, { signal: controller.signal }).catch(() => null);
+      await reached;
+      controller.abort();
+      await call;
+      await new Promise((resolve) => setTimeout(resolve, 400));
+    } finally {
+      server.close();
+    }
+    const events = await stored();
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ status_code: 499, route: "/slow", method: "GET" });
+  });
+
+  it("records requests answered by a mounted sub-app once", async () => {
+    const app = express();
+    app.use(whowhywhen(options()));
+    const sub = express();
+    sub.get("/items/:id", (req: any, res: any) => res.send(req.params.id));
+    sub.get("/stream", (_req: any, res: any) => {
+      res.write("x".repeat(5));
+      res.end("y".repeat(7));
+    });
+    app.use("/sub", sub);
+    expect((await request(app).get("/sub/items/3")).text).toBe("3");
+    expect((await request(app).get("/sub/stream")).text).toBe("xxxxxyyyyyyy");
+    const events = await stored();
+    expect(events).toHaveLength(2);
+    expect(events[0]).toMatchObject({ status_code: 200, route: "/sub/items/:id", response_size: 1 });
+    expect(events[1]).toMatchObject({ status_code: 200, route: "/sub/stream" });
+  });
+
   it("records an error's type with its 500", async () => {
     const app = buildApp(express, whowhywhen(options()));
     expect((await request(app).get("/boom")).status).toBe(500);
