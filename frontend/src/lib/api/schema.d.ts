@@ -1500,7 +1500,8 @@ export interface components {
         };
         /**
          * LogBatch
-         * @description A batch: `{batch_id, events, sdk}`; a bare JSON array of events is accepted too.
+         * @description A batch: `{batch_id, events, sdk}`, or `{batch_id, columns, rows, sdk}` with each event a
+         *     row of values in the order of `columns`; a bare JSON array of events is accepted too.
          */
         LogBatch: {
             /**
@@ -1509,8 +1510,40 @@ export interface components {
              * @default null
              */
             batch_id: string | null;
-            /** Events */
-            events: components["schemas"]["LogEvent"][];
+            /**
+             * Columns
+             * @description With `rows`: exactly id, url, method, status_code, duration_ns, timestamp_ns, user_agent, ip_address, route, request_size, response_size, exception, consumer, consumer_name
+             * @default null
+             * @example [
+             *       "id",
+             *       "url",
+             *       "method",
+             *       "status_code",
+             *       "duration_ns",
+             *       "timestamp_ns",
+             *       "user_agent",
+             *       "ip_address",
+             *       "route",
+             *       "request_size",
+             *       "response_size",
+             *       "exception",
+             *       "consumer",
+             *       "consumer_name"
+             *     ]
+             */
+            columns: string[] | null;
+            /**
+             * Events
+             * @description The events as objects (or use columns + rows)
+             * @default null
+             */
+            events: components["schemas"]["LogEvent"][] | null;
+            /**
+             * Rows
+             * @description The events as arrays of values in the order of `columns` (null when unknown; trailing nulls may be left out); durations and timestamps in nanoseconds
+             * @default null
+             */
+            rows: unknown[][] | null;
             /** @default null */
             sdk: components["schemas"]["SdkReport"] | null;
         };
@@ -1537,6 +1570,12 @@ export interface components {
              * @default null
              */
             duration: number | null;
+            /**
+             * Duration Ns
+             * @description The duration in integer nanoseconds (instead of seconds)
+             * @default null
+             */
+            duration_ns: number | null;
             /**
              * Exception
              * @description Exception type when the app raised
@@ -1603,6 +1642,12 @@ export interface components {
              * @default null
              */
             timestamp: string | number | null;
+            /**
+             * Timestamp Ns
+             * @description When the request started, in Unix nanoseconds
+             * @default null
+             */
+            timestamp_ns: number | null;
             /**
              * Url
              * @description Full URL or path of the request
