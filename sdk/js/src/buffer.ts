@@ -78,8 +78,9 @@ export class Stats {
 /**
  * One captured request as the request path leaves it: a plain object of fixed shape (every field
  * always present, `undefined` when absent) holding only values the request already had. The
- * sender turns it into a `LogEvent` (full URL, ISO timestamp, id, truncation) and serialises it
- * once, off the request path, just before its first send; retries reuse that serialisation.
+ * sender turns it into one row of the collector's columns (id, full URL, truncation, times in
+ * nanoseconds) and serialises it once, off the request path, just before its first send; retries
+ * reuse that serialisation.
  */
 export interface Captured {
   /** The path and query when `host` is set, else the full URL. */

@@ -2,6 +2,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createTcpServer, type Server as TcpServer, type Socket } from "node:net";
 import { gunzipSync } from "node:zlib";
+import { ROW_COLUMNS } from "../src/sender.js";
 
 export interface Answer {
   status: number;
@@ -18,6 +19,29 @@ export interface Received {
     events: Array<Record<string, any>>;
     sdk: { name: string; version: string; attempt: number; dropped: Record<string, number> };
   };
+}
+
+/**
+ * A rows batch as the collector reads it: one object per row, null fields left out, and the
+ * duration and start time also as `duration` (seconds) and `timestamp` (ISO 8601).
+ */
+function asEvents(payload: any): any {
+  if (payload === null || typeof payload !== "object" || !("rows" in payload)) return payload;
+  if (JSON.stringify(payload.columns) !== JSON.stringify(ROW_COLUMNS)) throw new Error(`columns ${payload.columns}`);
+  const events = (payload.rows as unknown[][]).map((row) => {
+    if (row.length !== ROW_COLUMNS.length) throw new Error(`row of ${row.length} values`);
+    const event: Record<string, any> = {};
+    ROW_COLUMNS.forEach((name, index) => {
+      if (row[index] !== null) event[name] = row[index];
+    });
+    if (!Number.isInteger(event.duration_ns) || !Number.isInteger(event.timestamp_ns)) {
+      throw new Error(`times are not integers: ${event.duration_ns} ${event.timestamp_ns}`);
+    }
+    event.duration = event.duration_ns / 1e9;
+    event.timestamp = new Date(event.timestamp_ns / 1e6).toISOString();
+    return event;
+  });
+  return { ...payload, events };
 }
 
 export class FakeCollector {
@@ -50,7 +74,7 @@ export class FakeCollector {
     req.on("end", () => {
       const raw = Buffer.concat(chunks);
       const gzipped = req.headers["content-encoding"] === "gzip";
-      const payload = JSON.parse((gzipped ? gunzipSync(raw) : raw).toString("utf8"));
+      const payload = asEvents(JSON.parse((gzipped ? gunzipSync(raw) : raw).toString("utf8")));
       const record: Received = { at: performance.now(), headers: req.headers, gzipped, payload };
       this.received.push(record);
       let answer = this.script.shift() ?? this.responder?.(record) ?? { status: 202 };

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type Client, createClient } from "../src/client.js";
 import type { WhoWhyWhenOptions } from "../src/config.js";
 import { resetLogLimits } from "../src/log.js";
-import { timing } from "../src/sender.js";
+import { ROW_COLUMNS, serialise, timing } from "../src/sender.js";
 import { VERSION } from "../src/version.js";
 import { API_KEY, BlackHole, FakeCollector, freePort, silentLogger } from "./fakeCollector.js";
 
@@ -116,6 +116,39 @@ describe("wire format", () => {
     expect(event.id).toMatch(/^[0-9a-f-]{36}$/);
     expect(Number.isNaN(Date.parse(event.timestamp))).toBe(false);
     expect(new Set(request!.payload.events.map((e) => e.id)).size).toBe(10);
+  });
+
+  it("writes events as rows of the collector's columns, times in integer nanoseconds", () => {
+    const started = performance.now();
+    const event = {
+      url: "/orders?x=1",
+      host: "api.test",
+      https: true,
+      method: "POST",
+      status_code: 201,
+      duration: 0.0123456789,
+      started,
+      timestamp: undefined,
+      user_agent: "u".repeat(2000),
+      ip_address: "203.0.113.9",
+      route: "/orders",
+      consumer: undefined,
+      consumer_name: undefined,
+      request_size: 0,
+      response_size: 87,
+      exception: undefined,
+    };
+    const offset = Date.now() - performance.now();
+    const text = serialise(event, offset);
+    const row = JSON.parse(text);
+    expect(row).toHaveLength(ROW_COLUMNS.length);
+    expect(row.slice(1, 5)).toEqual(["https://api.test/orders?x=1", "POST", 201, 12345679]);
+    expect(text).toMatch(/^\["[0-9a-f-]{36}","[^"]+","POST",201,12345679,\d{19},"u{1024}",/);
+    expect(Math.abs(row[5] / 1e6 - (started + offset))).toBeLessThan(0.001);
+    expect(row.slice(7)).toEqual(["203.0.113.9", "/orders", 0, 87, null, null, null]);
+    const given = JSON.parse(serialise({ ...event, timestamp: "2026-12-04T20:00:00.123Z" }, offset));
+    expect(given[5]).toBe(Date.UTC(2026, 11, 4, 20, 0, 0, 123) * 1e6);
+    expect(JSON.parse(serialise({ ...event, timestamp: "not a date" }, offset))[5]).toBeNull();
   });
 
   it("sends small bodies uncompressed", async () => {
