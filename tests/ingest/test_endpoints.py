@@ -388,6 +388,31 @@ class TestRows:
         (log,) = await stored(db, project.id)
         assert log.duration_ms == pytest.approx(1.5)
 
+    async def test_seconds_fields_win_over_nanoseconds_on_both_decoding_paths(
+        self, client: httpx2.AsyncClient, factory: Factory, db: Database
+    ) -> None:
+        """A typed batch and one that falls back to per-event checks read an event the same."""
+        when = utc_now() - timedelta(minutes=2)
+        both = {
+            "url": "/a",
+            "status_code": 200,
+            "duration": 0.002,
+            "duration_ns": 9_000_000,
+            "timestamp": when.isoformat(),
+            "timestamp_ns": int((when - timedelta(minutes=30)).timestamp() * 1e9),
+        }
+        typed, fallback = await factory.project(), await factory.project()
+        await client.post("/api/log/bulk", headers=typed.headers, json=[both])
+        untyped = {"url": "/b", "status_code": "200", "duration": 1}
+        response = await client.post(
+            "/api/log/bulk", headers=fallback.headers, json=[both, untyped]
+        )
+        assert [r["index"] for r in response.json()["rejected"]] == [1]
+        for project in (typed, fallback):
+            (log,) = await stored(db, project.id)
+            assert log.duration_ms == pytest.approx(2.0)
+            assert abs(log.timestamp.replace(tzinfo=when.tzinfo) - when) < timedelta(milliseconds=1)
+
 
 class TestLimits:
     @pytest.mark.parametrize(

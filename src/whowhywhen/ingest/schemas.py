@@ -46,7 +46,6 @@ MAX_SHORT = 256
 MAX_DURATION_S = 86_400.0
 MAX_SIZE = 2**53
 MAX_BATCH_ID = 128
-MAX_DURATION_NS = 86_400 * 10**9
 #: The row form's columns, in order (`columns` must list exactly these).
 ROW_COLUMNS = (
     "id",
@@ -381,18 +380,16 @@ def _finish(item: _Event | _Row, index: int, limits: Limits) -> IncomingEvent | 
         if not 100 <= status <= 599:
             field = "status_code" if item.status_code is not None else "response_code"
             raise _Reject(field, "must be an integer from 100 to 599")
-        if item.duration_ns is not None and item.duration is None and item.response_time is None:
-            if item.duration_ns > MAX_DURATION_NS:
-                raise _Reject("duration_ns", "must be between 0 and 86400 seconds")
-            duration: float = item.duration_ns / 1e9
+        if item.duration is not None:
+            field, duration = "duration", item.duration
+        elif item.response_time is not None:
+            field, duration = "response_time", item.response_time
+        elif item.duration_ns is not None:
+            field, duration = "duration_ns", item.duration_ns / 1e9
         else:
-            given = item.duration if item.duration is not None else item.response_time
-            if given is None:
-                raise _Reject("duration", _DURATION_REQUIRED)
-            if not (math.isfinite(given) and 0 <= given <= MAX_DURATION_S):
-                field = "duration" if item.duration is not None else "response_time"
-                raise _Reject(field, "must be between 0 and 86400 seconds")
-            duration = given
+            raise _Reject("duration", _DURATION_REQUIRED)
+        if not (math.isfinite(duration) and 0 <= duration <= MAX_DURATION_S):
+            raise _Reject(field, "must be between 0 and 86400 seconds")
         url = _clean(item.url)
         if not url:
             raise _Reject("url", "is required")
@@ -407,7 +404,9 @@ def _finish(item: _Event | _Row, index: int, limits: Limits) -> IncomingEvent | 
             user_agent=user_agent[:MAX_USER_AGENT],
             ip=_ip(item.ip_address),
             timestamp=_timestamp(
-                item.timestamp if item.timestamp_ns is None else item.timestamp_ns / 1e9,
+                item.timestamp
+                if item.timestamp is not None or item.timestamp_ns is None
+                else item.timestamp_ns / 1e9,
                 limits.received_at,
                 limits.max_future,
                 limits.max_age,
