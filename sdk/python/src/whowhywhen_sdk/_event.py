@@ -88,21 +88,23 @@ def encode_rows(rows: Sequence[Row]) -> bytes:
     return _encode(rows).encode()
 
 
-def check_row(row: Row) -> Row:
-    """The row if every value has the type the collector reads, else ``ValueError``: the slow
-    path, used only for a batch that :func:`encode_rows` refused."""
+def check_row(row: Row) -> bytes:
+    """The row's JSON if every value has the type the collector reads, else ``ValueError``: the
+    slow path, used only for a batch that :func:`encode_rows` refused (or a per-event size
+    limit)."""
     if len(row) != len(ROW_COLUMNS):
         raise ValueError(f"a row has {len(row)} values, not {len(ROW_COLUMNS)}")
     for name, value in zip(ROW_COLUMNS, row):
         if value is None and name not in _REQUIRED:
             continue
-        wanted = "int" if name in _INTEGERS else "str"
-        if type(value).__name__ != wanted or type(value) not in (int, str):
-            raise ValueError(f"{name} is a {type(value).__name__}, not {wanted}")
-        if wanted == "int" and not 0 <= value < _MAX_NS:
-            raise ValueError(f"{name} is out of range: {value!r}")
-    encode_rows([row])
-    return row
+        if name in _INTEGERS:
+            if type(value) is not int:
+                raise ValueError(f"{name} is a {type(value).__name__}, not int")
+            if not 0 <= value < _MAX_NS:
+                raise ValueError(f"{name} is out of range: {value!r}")
+        elif type(value) is not str:
+            raise ValueError(f"{name} is a {type(value).__name__}, not str")
+    return _encode(row).encode()
 
 
 _INTEGERS = frozenset(

@@ -9,6 +9,7 @@ wait in the bounded buffer meanwhile, which drops its oldest when full.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import logging
@@ -224,36 +225,37 @@ class Sender:
 
     def _queue_batch(self, records: list[Record]) -> bool:
         rows = rows_of(records)
-        encoded: bytes | None = None
         limit = self._config.max_event_bytes
-        if limit < MAX_ROW_BYTES:
-            rows = self._checked(rows, limit)
-        else:
-            try:
+        encoded: bytes | None = None
+        if limit >= MAX_ROW_BYTES:  # no row can be too large: one call for the whole batch
+            with contextlib.suppress(TypeError, ValueError):  # a bad value: checked row by row
                 encoded = encode_rows(rows)
-            except (TypeError, ValueError):
-                rows = self._checked(rows, None)
+        if encoded is None:
+            rows, encoded = self._checked(rows, limit)
         report = self._stats.take_unreported()
         if not rows and not any(report.values()):
             return False
         self._pending.append(Batch(rows, report, encoded))
         return True
 
-    def _checked(self, rows: list[Row], limit: int | None) -> list[Row]:
-        """The rows that can be sent (and, with ``limit``, are no larger); the rest dropped."""
+    def _checked(self, rows: list[Row], limit: int) -> tuple[list[Row], bytes]:
+        """The rows that can be sent and are no larger than ``limit``, with their JSON; the rest
+        dropped and counted."""
         kept: list[Row] = []
+        parts: list[bytes] = []
         for row in rows:
             try:
-                check_row(row)
+                data = check_row(row)
             except (TypeError, ValueError):
                 self._stats.drop("send_error", 1)
                 log_limited("serialize", logging.WARNING, "WhoWhyWhen could not encode an event")
                 continue
-            if limit is not None and len(encode_rows([row])) > limit:
+            if len(data) > limit:
                 self._stats.drop("too_large", 1)
                 continue
             kept.append(row)
-        return kept
+            parts.append(data)
+        return kept, b"[" + b",".join(parts) + b"]"
 
     def _send_pending(self, *, force: bool) -> bool:
         """Try the pending batches in order; False while one waits for its retry time."""

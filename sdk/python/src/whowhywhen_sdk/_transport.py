@@ -79,7 +79,7 @@ class HTTPTransport:
         self._host = parts.hostname or ""
         self._port = parts.port
         self._target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        self._proxied = _proxied(endpoint, self._host)
+        self._proxied = _proxied(parts.scheme, self._host)
         self._opener = urllib.request.build_opener(_NoRedirect())
         self._connection: http.client.HTTPConnection | None = None
         self._owner = 0
@@ -133,8 +133,7 @@ class HTTPTransport:
         if connection is not None and (
             self._owner != os.getpid() or time.monotonic() - self._last_used > IDLE_SECONDS
         ):
-            if self._owner == os.getpid():
-                connection.close()
+            self.close()  # closes only a connection of this process
             connection = None
         if connection is None:
             if self._https:
@@ -182,9 +181,8 @@ class HTTPTransport:
 IDLE_SECONDS = 4.0
 
 
-def _proxied(endpoint: str, host: str) -> bool:
+def _proxied(scheme: str, host: str) -> bool:
     """Whether the environment routes requests to the collector through a proxy."""
-    scheme = urllib.parse.urlsplit(endpoint).scheme
     return scheme in urllib.request.getproxies() and not urllib.request.proxy_bypass(host)
 
 
