@@ -106,17 +106,22 @@ class TestSignInWithTwoFactor:
         self, client: httpx2.AsyncClient, factory: Factory
     ) -> None:
         user = await factory.user()
-        secret, _ = await enable(client, factory, user)
-        token = await challenge(client, user)
-        # the code used to enable 2FA cannot be used again
-        replay = await client.post(
-            "/dashauth/2fa/verify",
-            json={"challenge_token": token, "code": pyotp.TOTP(secret).now()},
-        )
-        assert replay.status_code == 401
-        # the challenge is no access token
-        assert (await client.get("/dashauth/users/me", headers=bearer(token))).status_code == 401
-        with time_machine.travel(datetime.now(UTC) + timedelta(seconds=30)):
+        start = datetime.now(UTC)
+        # The clock stands still until the replay, so it is the very code 2FA was enabled with
+        # (a 30 s step ending in between made it a new, valid code).
+        with time_machine.travel(start, tick=False):
+            secret, _ = await enable(client, factory, user)
+            token = await challenge(client, user)
+            # the code used to enable 2FA cannot be used again
+            replay = await client.post(
+                "/dashauth/2fa/verify",
+                json={"challenge_token": token, "code": pyotp.TOTP(secret).now()},
+            )
+            assert replay.status_code == 401
+            # the challenge is no access token
+            me = await client.get("/dashauth/users/me", headers=bearer(token))
+            assert me.status_code == 401
+        with time_machine.travel(start + timedelta(seconds=30)):
             ok = await client.post(
                 "/dashauth/2fa/verify",
                 json={"challenge_token": token, "code": pyotp.TOTP(secret).now()},
