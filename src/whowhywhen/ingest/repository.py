@@ -259,24 +259,35 @@ WITH stored AS (
         count = r.count + excluded.count,
         last_seen = greatest(r.last_seen, excluded.last_seen)
 ), unique_ips AS (
-    -- A register only grows, and an hour's registers fill within its first few batches: a slot
-    -- the batch would not raise is left alone, not rewritten as a new row version.
+    -- A register only grows, and an hour's registers fill within its first few batches. A slot
+    -- the batch would not raise is skipped by a plain read before the upsert: ON CONFLICT locks
+    -- every row it meets, even one its WHERE then leaves alone, so concurrent batches would
+    -- otherwise queue on all of an hour's registers until each commits.
     INSERT INTO unique_ip_registers_hour AS r (project_id, bucket, slot, value)
-    SELECT s.project_id, {_HOUR}, {_SLOT}, max({_RANK})
-    FROM stored s WHERE s.ip IS NOT NULL AND s.ip <> ''
-    GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+    SELECT b.project_id, b.bucket, b.slot, b.value FROM (
+        SELECT s.project_id, {_HOUR} AS bucket, {_SLOT} AS slot, max({_RANK}) AS value
+        FROM stored s WHERE s.ip IS NOT NULL AND s.ip <> ''
+        GROUP BY 1, 2, 3
+    ) AS b
+    WHERE NOT EXISTS (
+        SELECT 1 FROM unique_ip_registers_hour AS k
+        WHERE k.project_id = b.project_id AND k.bucket = b.bucket AND k.slot = b.slot
+          AND k.value >= b.value
+    )
+    ORDER BY 1, 2, 3
     ON CONFLICT (project_id, bucket, slot) DO UPDATE SET value = excluded.value
         WHERE r.value < excluded.value
 )
-SELECT event_id FROM stored
+SELECT project_id, event_id FROM stored
 """  # noqa: S608 - identifiers and constants are ours; values are bound parameters
 )
 
 
 async def copy_events(
     session: AsyncSession, records: list[tuple[Any, ...]], agents: dict[str, list[Any]]
-) -> set[uuid.UUID]:
-    """PostgreSQL: store a batch's raw rows and every rollup they add; returns the ids stored.
+) -> set[tuple[int, uuid.UUID]]:
+    """PostgreSQL: store raw rows (of one batch or several) and every rollup they add; returns
+    the (project id, event id) of each row stored.
 
     The rows go by binary COPY into a per-connection staging table (no per-value array
     encoding); then one statement inserts those whose event id the project does not have yet and
@@ -293,7 +304,7 @@ async def copy_events(
     driver: Any = raw.driver_connection
     await driver.copy_records_to_table(_STAGE, records=records, columns=REQUEST_LOG_COLUMNS)
     result = await session.execute(_PG_STORE_EVENTS, agents)
-    return set(result.scalars())
+    return {(project_id, event_id) for project_id, event_id in result}
 
 
 async def insert_request_logs(

@@ -1,8 +1,9 @@
 """The collector's flow: decode → validate → enrich (pipeline) → one transaction → ack.
 
-A batch is acknowledged only after its transaction commits; the dimension ids learnt in it
-(user agents, bots, endpoints) are cached only after the commit, so a rolled-back batch never
-leaves a stale id behind.
+Batches that wait for storage together share that transaction (group commit, see
+`IngestService._store`), each still all or nothing. A batch is acknowledged only after its
+transaction commits; the dimension ids learnt in it (user agents, bots, endpoints) are cached
+only after the commit, so a rolled-back batch never leaves a stale id behind.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -86,13 +87,44 @@ class _Learnt:
     bots: dict[str, int] = field(default_factory=dict)
     endpoints: dict[tuple[int, str, str], int] = field(default_factory=dict)
     project_bots: set[tuple[int, int]] = field(default_factory=set)
-    live: list[dict[str, Any]] = field(default_factory=list)
+    live: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
 class StoreOutcome:
     stored: int
     duplicates: int
+
+
+#: The most events one transaction of the writer stores (several batches, group commit).
+MAX_GROUP_EVENTS = 5000
+#: Transactions the writer keeps open at once: two overlap one group's round trips with the
+#: next one's, and rarely meet on the same rollup rows.
+WRITERS = 2
+
+
+@dataclass(slots=True, eq=False)
+class _Write:
+    """A batch waiting for the writer, and the future its request awaits."""
+
+    principal: KeyPrincipal
+    batch_id: str | None
+    events: list[EnrichedEvent]
+    received_at: datetime
+    rejected: int
+    sdk_dropped: dict[str, int]
+    done: asyncio.Future[StoreOutcome]
+
+
+def _consume(future: asyncio.Future[StoreOutcome]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
+def _fail(group: list[_Write], exc: BaseException) -> None:
+    for write in group:
+        if not write.done.done():
+            write.done.set_exception(exc)
 
 
 def is_unavailable(exc: BaseException) -> bool:
@@ -184,6 +216,9 @@ class IngestService:
         self.pipeline: PipelineContext = build_context()
         self.dims = DimensionCache()
         self._write_lock = asyncio.Lock() if db.dialect == "sqlite" else None
+        self._queue: deque[_Write] = deque()
+        self._writers: set[asyncio.Task[None]] = set()
+        self.writers = WRITERS
         self._inflight = 0
         self._auth_failures = MovingWindowRateLimiter(MemoryStorage())
         self.live: LivePublisher | None = None
@@ -273,16 +308,68 @@ class IngestService:
         rejected: int,
         sdk_dropped: dict[str, int],
     ) -> StoreOutcome:
+        """Queue the batch for the writer and wait until its transaction has committed.
+
+        One writer per process takes every batch waiting when it is free and stores them in one
+        transaction (group commit): the rollup rows those batches share are upserted once, not
+        once each, and concurrent transactions no longer queue on the same rollup rows' locks
+        until each one commits. A batch is acknowledged only after that commit.
+        """
+        write = _Write(
+            principal,
+            batch_id,
+            events,
+            received_at,
+            rejected,
+            sdk_dropped,
+            asyncio.get_running_loop().create_future(),
+        )
+        # A waiter that goes away (client disconnected) must not leave an unread exception.
+        write.done.add_done_callback(_consume)
+        self._queue.append(write)
+        if len(self._writers) < self.writers:
+            writer = asyncio.create_task(self._write_queued())
+            self._writers.add(writer)
+            writer.add_done_callback(self._writers.discard)
+        return await asyncio.shield(write.done)
+
+    async def _write_queued(self) -> None:
+        while self._queue:
+            group = [self._queue.popleft()]
+            size = len(group[0].events)
+            while self._queue and size + len(self._queue[0].events) <= MAX_GROUP_EVENTS:
+                size += len(self._queue[0].events)
+                group.append(self._queue.popleft())
+            await self._settle(group)
+
+    async def _settle(self, group: list[_Write]) -> None:
+        """Store a group and answer each of its waiters; a group that fails for anything but
+        unavailable storage is stored again batch by batch, so one bad batch fails alone."""
+        try:
+            outcomes = await self._store_retrying(group)
+        except ServiceUnavailable as exc:
+            _fail(group, exc)
+        except asyncio.CancelledError:
+            _fail(group, self._unavailable())
+            raise
+        except Exception as exc:
+            if len(group) == 1:
+                _fail(group, exc)
+                return
+            for write in group:
+                await self._settle([write])
+        else:
+            for write, outcome in zip(group, outcomes, strict=True):
+                if not write.done.done():
+                    write.done.set_result(outcome)
+
+    async def _store_retrying(self, group: list[_Write]) -> list[StoreOutcome]:
         for attempt in range(3):
             try:
                 if self._write_lock is None:
-                    return await self._store_once(
-                        principal, batch_id, events, received_at, rejected, sdk_dropped
-                    )
+                    return await self._store_once(group)
                 async with self._write_lock:
-                    return await self._store_once(
-                        principal, batch_id, events, received_at, rejected, sdk_dropped
-                    )
+                    return await self._store_once(group)
             except DBAPIError as exc:
                 if getattr(exc.orig, "sqlstate", None) in _TRANSIENT_SQLSTATES and attempt < 2:
                     continue
@@ -293,46 +380,63 @@ class IngestService:
                 raise self._unavailable() from exc
         raise self._unavailable()
 
-    async def _store_once(
-        self,
-        principal: KeyPrincipal,
-        batch_id: str | None,
-        events: list[EnrichedEvent],
-        received_at: datetime,
-        rejected: int,
-        sdk_dropped: dict[str, int],
-    ) -> StoreOutcome:
-        project_id = principal.project_id
+    async def _store_once(self, group: list[_Write]) -> list[StoreOutcome]:
         learnt = _Learnt()
         async with self.db.session() as session:
-            retried = batch_id is not None and not await repository.claim_batch(
-                session, project_id, batch_id, len(events), received_at
+            fresh: list[_Write] = []
+            for write in group:
+                if write.batch_id is None or await repository.claim_batch(
+                    session,
+                    write.principal.project_id,
+                    write.batch_id,
+                    len(write.events),
+                    write.received_at,
+                ):
+                    fresh.append(write)
+            writing = [w for w in fresh if w.events]
+            stored = dict(
+                zip(
+                    map(id, writing),
+                    await self._write_events(session, writing, learnt) if writing else [],
+                    strict=True,
+                )
             )
-            stored = 0
-            if events and not retried:
-                stored = await self._write_events(session, project_id, events, received_at, learnt)
-            counts = {"accepted": stored, "duplicates": len(events) - stored, "rejected": rejected}
-            if not retried:  # a retried batch repeats the drop report counted the first time
-                counts.update({f"sdk_{reason}": n for reason, n in sdk_dropped.items()})
-            await repository.add_outcomes(session, project_id, floor_day(received_at), counts)
-            if self.keys.due_for_touch(principal.key_id):
-                await self.keys.touch(session, principal.key_id)
+            outcomes: list[StoreOutcome] = []
+            totals: dict[tuple[int, datetime], Counter[str]] = {}
+            for write in group:
+                count = stored.get(id(write), 0)
+                outcome = StoreOutcome(stored=count, duplicates=len(write.events) - count)
+                outcomes.append(outcome)
+                counts = totals.setdefault(
+                    (write.principal.project_id, floor_day(write.received_at)), Counter()
+                )
+                counts.update(
+                    accepted=outcome.stored,
+                    duplicates=outcome.duplicates,
+                    rejected=write.rejected,
+                )
+                if write in fresh:  # a retried batch repeats the drop report counted the first time
+                    counts.update({f"sdk_{reason}": n for reason, n in write.sdk_dropped.items()})
+            for (project_id, day), counts in sorted(totals.items()):
+                await repository.add_outcomes(session, project_id, day, dict(counts))
+            for key_id in sorted({w.principal.key_id for w in group}):
+                if self.keys.due_for_touch(key_id):
+                    await self.keys.touch(session, key_id)
             await session.commit()
         self._remember(learnt)
-        if self.live is not None and learnt.live:
-            await self.live.publish(project_id, learnt.live)
-        return StoreOutcome(stored=stored, duplicates=len(events) - stored)
+        if self.live is not None:
+            for project_id, items in learnt.live.items():
+                await self.live.publish(project_id, items)
+        return outcomes
 
     async def _write_events(
-        self,
-        session: AsyncSession,
-        project_id: int,
-        events: list[EnrichedEvent],
-        received_at: datetime,
-        learnt: _Learnt,
-    ) -> int:
+        self, session: AsyncSession, writes: list[_Write], learnt: _Learnt
+    ) -> list[int]:
+        """Store the events of several batches (of one or more projects); how many of each
+        batch's events were new."""
         dims = self.dims
-        # Dimensions: resolve each distinct value once per batch, from the cache when known.
+        events = [e for w in writes for e in w.events]
+        # Dimensions: resolve each distinct value once per group, from the cache when known.
         bot_infos = {e.ua.bot.name: e.ua.bot for e in events if e.ua.bot is not None}
         bot_ids = {name: dims.bots[name] for name in bot_infos if name in dims.bots}
         missing_bots = [
@@ -345,7 +449,7 @@ class IngestService:
             bot_ids.update(learnt.bots)
 
         ua_keys: dict[str, str] = {}
-        parsed: dict[str, UserAgentInfo] = {}  # each distinct user agent of the batch
+        parsed: dict[str, UserAgentInfo] = {}  # each distinct user agent of the group
         missing_uas: dict[str, repository.UserAgentRow] = {}
         for e in events:
             raw = e.ua.raw
@@ -374,76 +478,99 @@ class IngestService:
             )
             ua_ids.update(learnt.user_agents)
 
-        first_seen: dict[tuple[str, str], datetime] = {}
-        for e in events:
-            endpoint = (e.source.method, e.route)
-            if (project_id, *endpoint) not in dims.endpoints:
-                seen = first_seen.get(endpoint)
-                if seen is None or e.source.timestamp < seen:
-                    first_seen[endpoint] = e.source.timestamp
-        endpoint_ids: dict[tuple[str, str], int] = {}
-        if first_seen:
-            endpoint_ids = await repository.resolve_endpoints(session, project_id, first_seen)
-            learnt.endpoints = {(project_id, m, r): i for (m, r), i in endpoint_ids.items()}
+        # Endpoints and bots first seen by a project, per project.
+        first_seen: dict[int, dict[tuple[str, str], datetime]] = {}
+        new_project_bots: dict[int, dict[int, datetime]] = {}
+        for w in writes:
+            project_id = w.principal.project_id
+            for e in w.events:
+                when = e.source.timestamp
+                endpoint = (e.source.method, e.route)
+                if (project_id, *endpoint) not in dims.endpoints:
+                    seen_endpoints = first_seen.setdefault(project_id, {})
+                    seen = seen_endpoints.get(endpoint)
+                    if seen is None or when < seen:
+                        seen_endpoints[endpoint] = when
+                if e.ua.bot is not None:
+                    bot_id = bot_ids[e.ua.bot.name]
+                    if (project_id, bot_id) not in dims.project_bots:
+                        seen_bots = new_project_bots.setdefault(project_id, {})
+                        seen = seen_bots.get(bot_id)
+                        if seen is None or when < seen:
+                            seen_bots[bot_id] = when
+        endpoint_ids: dict[tuple[int, str, str], int] = {}
+        for project_id, endpoints in sorted(first_seen.items()):
+            resolved = await repository.resolve_endpoints(session, project_id, endpoints)
+            endpoint_ids.update({(project_id, m, r): i for (m, r), i in resolved.items()})
+        learnt.endpoints = endpoint_ids
+        for project_id, bots in sorted(new_project_bots.items()):
+            await repository.mark_project_bots(session, project_id, bots)
+            learnt.project_bots.update((project_id, b) for b in bots)
 
-        new_project_bots: dict[int, datetime] = {}
-        for e in events:
-            if e.ua.bot is not None:
-                bot_id = bot_ids[e.ua.bot.name]
-                if (project_id, bot_id) not in dims.project_bots:
-                    seen = new_project_bots.get(bot_id)
-                    if seen is None or e.source.timestamp < seen:
-                        new_project_bots[bot_id] = e.source.timestamp
-        if new_project_bots:
-            await repository.mark_project_bots(session, project_id, new_project_bots)
-            learnt.project_bots = {(project_id, b) for b in new_project_bots}
-
-        records: list[tuple[Any, ...]] = []
-        append = records.append
-        for e in events:
-            s = e.source
-            endpoint_key = (s.method, e.route)
-            endpoint_id = endpoint_ids.get(endpoint_key)
-            if endpoint_id is None:
-                endpoint_id = dims.endpoints[(project_id, *endpoint_key)]
-            ua = e.ua
-            # In REQUEST_LOG_COLUMNS order.
-            append(
-                (
-                    project_id,
-                    s.event_id,
-                    s.timestamp,
-                    received_at,
-                    s.method,
-                    s.url,
-                    e.host,
-                    e.path,
-                    orjson.dumps(e.query_params).decode() if e.query_params else None,
-                    e.route,
-                    endpoint_id,
-                    s.status_code,
-                    s.duration_ms,
-                    s.request_size,
-                    s.response_size,
-                    e.ip,
-                    e.country,
-                    ua_ids[ua_keys[ua.raw]] if ua.raw else None,
-                    bot_ids[ua.bot.name] if ua.bot is not None else None,
-                    s.consumer,
-                    s.consumer_name,
-                    s.exception,
+        per_write: list[list[tuple[Any, ...]]] = []
+        for w in writes:
+            project_id = w.principal.project_id
+            records: list[tuple[Any, ...]] = []
+            append = records.append
+            for e in w.events:
+                s = e.source
+                endpoint_key = (project_id, s.method, e.route)
+                endpoint_id = endpoint_ids.get(endpoint_key)
+                if endpoint_id is None:
+                    endpoint_id = dims.endpoints[endpoint_key]
+                ua = e.ua
+                # In REQUEST_LOG_COLUMNS order.
+                append(
+                    (
+                        project_id,
+                        s.event_id,
+                        s.timestamp,
+                        w.received_at,
+                        s.method,
+                        s.url,
+                        e.host,
+                        e.path,
+                        orjson.dumps(e.query_params).decode() if e.query_params else None,
+                        e.route,
+                        endpoint_id,
+                        s.status_code,
+                        s.duration_ms,
+                        s.request_size,
+                        s.response_size,
+                        e.ip,
+                        e.country,
+                        ua_ids[ua_keys[ua.raw]] if ua.raw else None,
+                        bot_ids[ua.bot.name] if ua.bot is not None else None,
+                        s.consumer,
+                        s.consumer_name,
+                        s.exception,
+                    )
                 )
-            )
+            per_write.append(records)
+
+        stored_ids: list[set[Any]] = []
         if self.db.dialect == "postgresql":
             agents = {ua_ids[ua_keys[raw]]: ua for raw, ua in parsed.items()}
-            stored_ids = await repository.copy_events(
-                session, records, rollups.agent_columns(agents)
-            )
+            all_records = [r for records in per_write for r in records]
+            new = await repository.copy_events(session, all_records, rollups.agent_columns(agents))
+            # Each new (project, event id) belongs to the first batch of the group that has it.
+            for w in writes:
+                project_id = w.principal.project_id
+                candidates = (e.source.event_id for e in w.events)
+                mine = {i for i in candidates if (project_id, i) in new}
+                new.difference_update((project_id, i) for i in mine)
+                stored_ids.append(mine)
         else:
-            stored_ids = await self._insert_sqlite(session, project_id, records, events)
-        if stored_ids and self.live is not None and self.live.listening(project_id):
-            learnt.live = _live_items(events, stored_ids)
-        return len(stored_ids)
+            for w, records in zip(writes, per_write, strict=True):
+                stored_ids.append(
+                    await self._insert_sqlite(session, w.principal.project_id, records, w.events)
+                )
+        if self.live is not None:
+            for w, ids in zip(writes, stored_ids, strict=True):
+                project_id = w.principal.project_id
+                if ids and self.live.listening(project_id):
+                    learnt.live.setdefault(project_id, []).extend(_live_items(w.events, ids))
+        return [len(ids) for ids in stored_ids]
 
     async def _insert_sqlite(
         self,
