@@ -74,19 +74,27 @@ class UserAgentRow:
     bot_name: str | None
 
 
-async def claim_batch(
-    session: AsyncSession, project_id: int, batch_id: str, events: int, now: datetime
-) -> bool:
-    """Record a batch id; False when this project already stored a batch with that id."""
+async def claim_batches(
+    session: AsyncSession, batches: Sequence[tuple[int, str, int, datetime]]
+) -> set[tuple[int, str]]:
+    """Record batch ids, given as (project id, batch id, events, received at), in one statement;
+    returns the (project id, batch id) pairs no earlier batch of that project had."""
+    if not batches:
+        return set()
     table = IngestBatch.__table__  # type: ignore[attr-defined]
     stmt = (
         insert(table, dialect_of(session))
-        .values(project_id=project_id, batch_id=batch_id, received_at=now, events=events)
+        .values(
+            [
+                {"project_id": p, "batch_id": b, "events": n, "received_at": at}
+                for p, b, n, at in batches
+            ]
+        )
         .on_conflict_do_nothing(index_elements=["project_id", "batch_id"])
-        .returning(table.c.batch_id)
+        .returning(table.c.project_id, table.c.batch_id)
     )
     result = await session.execute(stmt)
-    return result.first() is not None
+    return {(project_id, batch_id) for project_id, batch_id in result}
 
 
 async def _insert_missing(
@@ -403,11 +411,26 @@ async def existing_projects(session: AsyncSession, project_ids: set[int]) -> set
 async def add_outcomes(
     session: AsyncSession, project_id: int, day: datetime, counts: dict[str, int]
 ) -> None:
+    await add_outcome_rows(session, [(project_id, day, counts)])
+
+
+async def add_outcome_rows(
+    session: AsyncSession, rows: Sequence[tuple[int, datetime, dict[str, int]]]
+) -> None:
+    """Add counts to several (project, day) outcome rows in one statement."""
+    if not rows:
+        return
     table = IngestOutcome.__table__  # type: ignore[attr-defined]
-    stmt = insert(table, dialect_of(session)).values(project_id=project_id, day=day, **counts)
+    names = sorted({name for _, _, counts in rows for name in counts})
+    stmt = insert(table, dialect_of(session)).values(
+        [
+            {"project_id": p, "day": day, **{name: counts.get(name, 0) for name in names}}
+            for p, day, counts in sorted(rows, key=lambda row: (row[0], row[1]))
+        ]
+    )
     stmt = stmt.on_conflict_do_update(
         index_elements=["project_id", "day"],
-        set_={name: table.c[name] + stmt.excluded[name] for name in counts},
+        set_={name: table.c[name] + stmt.excluded[name] for name in names},
     )
     await session.execute(stmt)
 

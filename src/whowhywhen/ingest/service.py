@@ -383,15 +383,20 @@ class IngestService:
     async def _store_once(self, group: list[_Write]) -> list[StoreOutcome]:
         learnt = _Learnt()
         async with self.db.session() as session:
+            claimed = await repository.claim_batches(
+                session,
+                [
+                    (w.principal.project_id, w.batch_id, len(w.events), w.received_at)
+                    for w in group
+                    if w.batch_id is not None
+                ],
+            )
             fresh: list[_Write] = []
             for write in group:
-                if write.batch_id is None or await repository.claim_batch(
-                    session,
-                    write.principal.project_id,
-                    write.batch_id,
-                    len(write.events),
-                    write.received_at,
-                ):
+                if write.batch_id is None:
+                    fresh.append(write)
+                elif (claim := (write.principal.project_id, write.batch_id)) in claimed:
+                    claimed.discard(claim)  # a second batch of the group with this id is a retry
                     fresh.append(write)
             writing = [w for w in fresh if w.events]
             stored = dict(
@@ -417,8 +422,9 @@ class IngestService:
                 )
                 if write in fresh:  # a retried batch repeats the drop report counted the first time
                     counts.update({f"sdk_{reason}": n for reason, n in write.sdk_dropped.items()})
-            for (project_id, day), counts in sorted(totals.items()):
-                await repository.add_outcomes(session, project_id, day, dict(counts))
+            await repository.add_outcome_rows(
+                session, [(p, day, dict(counts)) for (p, day), counts in totals.items()]
+            )
             for key_id in sorted({w.principal.key_id for w in group}):
                 if self.keys.due_for_touch(key_id):
                     await self.keys.touch(session, key_id)
