@@ -151,7 +151,9 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-async def send_all(url: str, key: str, bodies: list[bytes], batches: int) -> tuple[float, int]:
+async def send_all(
+    url: str, key: str, bodies: list[bytes], batches: int, senders: int = SENDERS
+) -> tuple[float, int]:
     headers = {"X-API-KEY": key, "Content-Type": "application/json", "Content-Encoding": "gzip"}
     queue: asyncio.Queue[bytes] = asyncio.Queue()
     for index in range(batches):
@@ -169,12 +171,12 @@ async def send_all(url: str, key: str, bodies: list[bytes], batches: int) -> tup
                 stored += response.json()["accepted"]
 
     started = time.perf_counter()
-    await asyncio.gather(*(sender() for _ in range(SENDERS)))
+    await asyncio.gather(*(sender() for _ in range(senders)))
     return time.perf_counter() - started, stored
 
 
 def run_collector(
-    name: str, database_url: str, bodies: list[bytes], batches: int
+    name: str, database_url: str, bodies: list[bytes], batches: int, senders: int = SENDERS
 ) -> dict[str, Any]:
     data_dir = Path(tempfile.mkdtemp(prefix=f"wwy-bench-{name}-"))
     env = {
@@ -220,7 +222,7 @@ def run_collector(
                 time.sleep(0.1)
         # warm-up: first sight of every user agent and endpoint, then the measured run
         asyncio.run(send_all(url, key, bodies, min(len(bodies), 8)))
-        elapsed, stored = asyncio.run(send_all(url, key, bodies, batches))
+        elapsed, stored = asyncio.run(send_all(url, key, bodies, batches, senders))
         rss = peak_rss_mb(process.pid)
     finally:
         process.terminate()
@@ -286,6 +288,12 @@ def main() -> None:
     )
     parser.add_argument("--skip-sqlite", action="store_true")
     parser.add_argument(
+        "--senders",
+        type=int,
+        default=SENDERS,
+        help=f"concurrent senders, as many SDK instances (default {SENDERS})",
+    )
+    parser.add_argument(
         "--spread", type=float, default=5.0, help="seconds of traffic in one batch (default 5)"
     )
     parser.add_argument(
@@ -298,12 +306,14 @@ def main() -> None:
     bodies = make_bodies(40, args.spread, form=args.form)
     results: dict[str, dict[str, Any]] = {}
     if not args.skip_sqlite:
-        results["sqlite"] = run_collector("sqlite", "", bodies, args.batches)
+        results["sqlite"] = run_collector("sqlite", "", bodies, args.batches, args.senders)
     database = f"whowhywhen_bench_{secrets.token_hex(4)}"
     asyncio.run(pg_admin(args.postgres, f'CREATE DATABASE "{database}"'))
     try:
         pg_url = args.postgres.rsplit("/", 1)[0] + f"/{database}"
-        results["postgresql"] = run_collector("postgresql", pg_url, bodies, args.batches)
+        results["postgresql"] = run_collector(
+            "postgresql", pg_url, bodies, args.batches, args.senders
+        )
         copy = asyncio.run(copy_rate(args.postgres, database, args.batches))
     finally:
         asyncio.run(pg_admin(args.postgres, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
