@@ -5,7 +5,7 @@
  * error keeps its `batch_id` and event ids and is retried with backoff (or after `Retry-After`)
  * until delivered; new events wait in the bounded buffer meanwhile.
  */
-import { randomUUID } from "node:crypto";
+import { randomFillSync, randomUUID } from "node:crypto";
 import type { Captured, DropCounts, DropReason, EventBuffer, Stats } from "./buffer.js";
 import { DROP_REASONS } from "./buffer.js";
 import type { Config } from "./config.js";
@@ -42,15 +42,59 @@ export const ROW_COLUMNS = [
 ] as const;
 const COLUMNS_JSON = JSON.stringify(ROW_COLUMNS);
 
+const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+const randomBytes = new Uint8Array(16);
+
 /**
- * Turn a captured request into its wire form, one row: the event id (made here, once: a retried
- * batch resends these same strings), the full URL, the length limits, and the duration and start
- * time in integer nanoseconds (no date formatting: an array of values is cheaper to write than an
- * object of named fields). This runs in the sender's timer callback, never on the request path.
+ * Event ids for one batch: distinct version-4 UUIDs from one random draw, 96 random bits
+ * shared by the batch and a 32-bit counter that starts at a random point (as the Python SDK
+ * does). One draw per batch instead of `randomUUID()` per event; a retried batch resends the same
+ * ids, which are made once, with its rows.
+ */
+export class EventIds {
+  private readonly prefix: string;
+  private next: number;
+
+  constructor() {
+    const b = randomFillSync(randomBytes);
+    b[6] = (b[6]! & 0x0f) | 0x40;
+    b[8] = (b[8]! & 0x3f) | 0x80;
+    const h = (i: number) => HEX[b[i]!]!;
+    this.prefix = `${h(0)}${h(1)}${h(2)}${h(3)}-${h(4)}${h(5)}-${h(6)}${h(7)}-${h(8)}${h(9)}-${h(10)}${h(11)}`;
+    this.next = ((b[12]! << 24) | (b[13]! << 16) | (b[14]! << 8) | b[15]!) >>> 0;
+  }
+
+  take(): string {
+    const n = this.next;
+    this.next = (n + 1) >>> 0;
+    return this.prefix + HEX[n >>> 24]! + HEX[(n >>> 16) & 0xff]! + HEX[(n >>> 8) & 0xff]! + HEX[n & 0xff]!;
+  }
+}
+
+/** `http://host` / `https://host` per distinct host: one string per host, not one per event. */
+const origins = [new Map<string, string>(), new Map<string, string>()] as const;
+const MAX_ORIGINS = 1024;
+
+function origin(https: boolean, host: string): string {
+  const cache = origins[https ? 1 : 0];
+  let value = cache.get(host);
+  if (value === undefined) {
+    if (cache.size >= MAX_ORIGINS) cache.clear();
+    value = (https ? "https://" : "http://") + host;
+    cache.set(host, value);
+  }
+  return value;
+}
+
+/**
+ * Turn a captured request into its wire form, one row: the event id, the full URL, the length
+ * limits, and the duration and start time in integer nanoseconds (no date formatting: an array
+ * of values is cheaper to write than an object of named fields). This runs in the sender's
+ * timer callback, never on the request path; a retried batch resends the same strings.
  * `clockOffset` converts a `performance.now()` reading into epoch milliseconds.
  */
-export function serialise(event: Captured, clockOffset: number): string {
-  let url = event.host === undefined ? event.url : `${event.https ? "https" : "http"}://${event.host}${event.url}`;
+export function serialise(event: Captured, clockOffset: number, id: string = randomUUID()): string {
+  let url = event.host === undefined ? event.url : origin(event.https, event.host) + event.url;
   if (url.length > MAX_URL) url = url.slice(0, MAX_URL);
   let userAgent = event.user_agent;
   if (userAgent !== undefined && userAgent.length > MAX_UA) userAgent = userAgent.slice(0, MAX_UA);
@@ -60,7 +104,7 @@ export function serialise(event: Captured, clockOffset: number): string {
   // Integral doubles: beyond 2^53 every double is an integer, and JSON writes them without an
   // exponent below 10^21, so the collector reads integers.
   return JSON.stringify([
-    randomUUID(),
+    id,
     url,
     event.method,
     event.status_code,
@@ -293,13 +337,14 @@ export class Sender {
   private async queueBatch(events: Captured[]): Promise<boolean> {
     const payloads: string[] = [];
     const clockOffset = Date.now() - performance.now();
+    const ids = new EventIds();
     const limit = this.config.maxEventBytes;
     for (let index = 0; index < events.length; index++) {
       if (index > 0 && index % SERIALISE_SLICE === 0) await nextTurn();
       const event = events[index]!;
       let data: string;
       try {
-        data = serialise(event, clockOffset);
+        data = serialise(event, clockOffset, ids.take());
       } catch {
         this.stats.drop("send_error", 1);
         continue;
