@@ -375,7 +375,7 @@ export class Sender {
   private async attempt(batch: Batch, timeoutMs: number): Promise<void> {
     batch.attempt += 1;
     const body = batch.body();
-    const [payload, gzipped] = await encodeBody(body);
+    const [payload, gzipped] = encodeBody(body);
     if (
       (payload.byteLength > MAX_WIRE_BYTES || body.byteLength > MAX_RAW_BYTES) &&
       batch.payloads.length > 1
