@@ -182,6 +182,16 @@ describe("wire format", () => {
     expect(collector.received[0]!.gzipped).toBe(false);
   });
 
+  it("drops only the event JSON cannot write, and counts it", async () => {
+    const client = make(collector.url);
+    capture(client, 3);
+    capture(client, 1, "/bad", { request_size: 10n });
+    capture(client, 2);
+    expect(await client.flush(2000)).toBe(true);
+    expect(collector.stored).toHaveLength(5);
+    expect(client.stats.dropped.send_error).toBe(1);
+  });
+
   it("drops and counts an event over the size limit", async () => {
     const client = make(collector.url, { maxEventBytes: 2000 });
     capture(client, 1, `/${"x".repeat(3000)}`);
@@ -332,6 +342,17 @@ describe("413", () => {
     expect(await client.flush(3000)).toBe(true);
     expect(collector.stored).toHaveLength(450);
     expect(new Set(collector.stored.map((e) => e.id)).size).toBe(450);
+  });
+
+  it("splits a batch of one serialised slice, keeping its ids", async () => {
+    collector.responder = (r) => (r.payload.events.length > 4 ? { status: 413 } : { status: 202 });
+    const client = make(collector.url);
+    capture(client, 30);
+    expect(await client.flush(3000)).toBe(true);
+    expect(collector.stored).toHaveLength(30);
+    const first = collector.received[0]!.payload.events.map((e) => e.id);
+    expect(new Set(collector.stored.map((e) => e.id))).toEqual(new Set(first));
+    expect(collector.stored.map((e) => e.url)).toEqual(Array.from({ length: 30 }, (_, i) => `http://api.test/items?n=${i}`));
   });
 
   it("drops a single event that is still too large", async () => {
