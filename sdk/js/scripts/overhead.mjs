@@ -3,9 +3,13 @@
 // in-memory sockets (the real parser, `ServerResponse`, keep-alive and 'close' events), with
 // `--connections` connections each keeping one request in flight, as `wrk -c32` does.
 //
-//   node scripts/overhead.mjs [--variant bare,noop,sdk,alt|both] [--alt DIR] [--requests 200000] [--rounds 3]
+//   node scripts/overhead.mjs [--variant bare,noop,sdk,sdk-nopush,alt|both] [--alt DIR]
+//                             [--requests 200000] [--rounds 3] [--slow-ms 0]
 //
-// `noop` is a pass-through `app.use` (what any middleware layer costs in Express's router).
+// `noop` is a pass-through `app.use` (what any middleware layer costs in Express's router);
+// `sdk-nopush` tracks requests but queues nothing; `alt` is the SDK built into DIR (its
+// `dist/esm`, e.g. copied from another commit); `--slow-ms` makes every batch wait that long.
+// Run on one core (`taskset -c 0`) as the bench pins its host.
 // Prints the process CPU time (`process.cpuUsage()`, user + system) per request. With `sdk`,
 // events go through the whole sender (rows, gzip) to a transport that answers 202 at once;
 // the SDK's delivered count is checked against the requests served. Needs `npm run build` first.
@@ -78,7 +82,13 @@ function buildApp(variant, transport) {
 
 function run(variant) {
   let rows = 0;
-  const transport = async () => ({ status: 202, header: () => null, body: "{}" });
+  // `--slow-ms N`: the collector takes N ms per batch, so events wait in the SDK's queue as in
+  // the socket bench, where the collector only gets the CPU wrk leaves.
+  const slow = Number(args["slow-ms"] ?? 0);
+  const transport = async () => {
+    if (slow > 0) await new Promise((resolve) => setTimeout(resolve, slow));
+    return { status: 202, header: () => null, body: "{}" };
+  };
   const { app, ww } = buildApp(variant, transport);
   const server = createServer(app);
   let issued = 0;
