@@ -267,28 +267,42 @@ type ExpressRequest = IncomingMessage & {
 type Write = (this: ServerResponse, ...args: unknown[]) => unknown;
 
 /**
- * The state of one tracked request: a single object of fixed shape, the only thing the request
- * path allocates. It is found from the response through a WeakMap and holds no reference to the
- * request or the response: a WeakMap value that points back into its key's object graph
- * measured ≈ 10 µs more CPU per request under load (most likely the young-generation GC's
- * ephemeron processing). The request is `res.req` when the response closes.
+ * One tracked request: its state while the response is written, and then the captured event
+ * itself, pushed to the buffer as is when the response closes. A single object of fixed shape is
+ * the only thing the request path allocates. It is found from the response through a WeakMap
+ * (a property added to an Express response costs ≈ 3.5 µs: Express has changed its prototype,
+ * which leaves it without fast property transitions) and holds no reference to the response: a
+ * WeakMap value that points back into its key's object graph measured ≈ 10 µs more CPU per
+ * request under load (most likely the young-generation GC's ephemeron processing). The request
+ * is `res.req` when the response closes.
  */
-class Tracking {
+class Tracking implements Captured {
+  host: string | undefined = undefined;
+  https = false;
+  status_code = 0;
+  duration = 0;
+  timestamp: string | undefined = undefined;
+  ip_address: string | undefined = undefined;
+  route: string | undefined = undefined;
+  consumer: string | undefined = undefined;
+  consumer_name: string | undefined = undefined;
+  request_size: number | undefined = undefined;
+  response_size: number | undefined = undefined;
+  exception: string | undefined = undefined;
   /** Body bytes seen by the wrappers; only counted when there is no usable Content-Length. */
   sent = 0;
   /** -1 until the first write: then 1 to count bytes, 0 to read Content-Length instead. */
   counting = -1;
-  duration = 0;
   /** Further clients tracking the same response (nested apps, each with its middleware). */
   others: Tracking[] | undefined = undefined;
 
   constructor(
     readonly client: Client,
-    /** Only when `res.req` is not the request (never with Node's own server). */
-    readonly req: IncomingMessage | undefined,
+    /** Only when `res.req` is not the request (never with Node's own server); dropped once recorded. */
+    public req: IncomingMessage | undefined,
     readonly url: string,
     readonly method: string,
-    readonly userAgent: string | undefined,
+    readonly user_agent: string | undefined,
     readonly started: number,
     readonly express: boolean,
     readonly defer: boolean,
@@ -378,8 +392,8 @@ function onClose(this: ServerResponse): void {
   const state = tracked.get(this);
   if (state === undefined) return;
   const now = performance.now();
-  complete(state, this, now);
   const others = state.others;
+  complete(state, this, now);
   if (others !== undefined) for (const other of others) complete(other, this, now);
 }
 
@@ -393,40 +407,38 @@ function record(state: Tracking, res: ServerResponse): void {
   const client = state.client;
   try {
     const req = state.req ?? res.req;
-    let route: string | undefined;
+    state.req = undefined;
+    state.others = undefined;
     if (state.express) {
       const express = req as ExpressRequest;
       const layer = express.route;
       const path = layer === undefined || layer === null ? undefined : layer.path;
       if (path !== undefined && path !== null) {
         const base = express.baseUrl;
-        route = base ? base + String(path) : String(path);
+        state.route = base ? base + String(path) : String(path);
       }
     }
     const headers = req.headers;
     const declared = headers["content-length"];
-    const length = declared === undefined ? Number.NaN : Number(declared);
-    const consumer = client.consumer(req);
+    if (declared !== undefined) {
+      const length = Number(declared);
+      if (Number.isFinite(length)) state.request_size = length;
+    }
+    if (consumersSet || client.config.consumer !== undefined) {
+      const consumer = client.consumer(req);
+      if (consumer !== undefined) {
+        state.consumer = consumer[0];
+        if (consumer[1] !== null) state.consumer_name = consumer[1];
+      }
+    }
     const socket = req.socket as (IncomingMessage["socket"] & { encrypted?: boolean }) | null;
-    const owner = tracked.get(res) ?? state;
-    client.push({
-      url: state.url,
-      host: headers.host ?? "localhost",
-      https: socket !== null && socket.encrypted === true,
-      method: state.method,
-      status_code: res.headersSent ? res.statusCode : 499,
-      duration: state.duration,
-      started: state.started,
-      timestamp: undefined,
-      user_agent: state.userAgent,
-      ip_address: client.clientIp(socket === null ? undefined : socket.remoteAddress, headers["x-forwarded-for"]),
-      route,
-      consumer: consumer === undefined ? undefined : consumer[0],
-      consumer_name: consumer === undefined || consumer[1] === null ? undefined : consumer[1],
-      request_size: Number.isFinite(length) ? length : undefined,
-      response_size: responseSize(owner, res),
-      exception: exceptionsRecorded ? takeException(req) : undefined,
-    });
+    state.host = headers.host ?? "localhost";
+    state.https = socket !== null && socket.encrypted === true;
+    state.status_code = res.headersSent ? res.statusCode : 499;
+    state.ip_address = client.clientIp(socket === null ? undefined : socket.remoteAddress, headers["x-forwarded-for"]);
+    state.response_size = responseSize(tracked.get(res) ?? state, res);
+    if (exceptionsRecorded) state.exception = takeException(req);
+    client.push(state);
   } catch (error) {
     logLimited(client.config.logger, "capture", "warn", `WhoWhyWhen could not record a request: ${String(error)}`);
   }

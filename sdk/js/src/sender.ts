@@ -5,7 +5,7 @@
  * error keeps its `batch_id` and event ids and is retried with backoff (or after `Retry-After`)
  * until delivered; new events wait in the bounded buffer meanwhile.
  */
-import { randomUUID } from "node:crypto";
+import { randomFillSync, randomUUID } from "node:crypto";
 import type { Captured, DropCounts, DropReason, EventBuffer, Stats } from "./buffer.js";
 import { DROP_REASONS } from "./buffer.js";
 import type { Config } from "./config.js";
@@ -42,15 +42,63 @@ export const ROW_COLUMNS = [
 ] as const;
 const COLUMNS_JSON = JSON.stringify(ROW_COLUMNS);
 
+const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+const randomBytes = new Uint8Array(16);
+
 /**
- * Turn a captured request into its wire form, one row: the event id (made here, once: a retried
- * batch resends these same strings), the full URL, the length limits, and the duration and start
- * time in integer nanoseconds (no date formatting: an array of values is cheaper to write than an
- * object of named fields). This runs in the sender's timer callback, never on the request path.
+ * Event ids for one batch: distinct version-4 UUIDs from one random draw, 96 random bits
+ * shared by the batch and a 32-bit counter that starts at a random point (as the Python SDK
+ * does). One draw per batch instead of `randomUUID()` per event; a retried batch resends the same
+ * ids, which are made once, with its rows.
+ */
+export class EventIds {
+  private readonly prefix: string;
+  private next: number;
+
+  constructor() {
+    const b = randomFillSync(randomBytes);
+    b[6] = (b[6]! & 0x0f) | 0x40;
+    b[8] = (b[8]! & 0x3f) | 0x80;
+    const h = (i: number) => HEX[b[i]!]!;
+    this.prefix = `${h(0)}${h(1)}${h(2)}${h(3)}-${h(4)}${h(5)}-${h(6)}${h(7)}-${h(8)}${h(9)}-${h(10)}${h(11)}`;
+    this.next = ((b[12]! << 24) | (b[13]! << 16) | (b[14]! << 8) | b[15]!) >>> 0;
+  }
+
+  take(): string {
+    const n = this.next;
+    this.next = (n + 1) >>> 0;
+    return this.prefix + HEX[n >>> 24]! + HEX[(n >>> 16) & 0xff]! + HEX[(n >>> 8) & 0xff]! + HEX[n & 0xff]!;
+  }
+}
+
+/** `http://host` / `https://host` per distinct host: one string per host, not one per event. */
+const origins = [new Map<string, string>(), new Map<string, string>()] as const;
+const MAX_ORIGINS = 1024;
+
+function origin(https: boolean, host: string): string {
+  const cache = origins[https ? 1 : 0];
+  let value = cache.get(host);
+  if (value === undefined) {
+    if (cache.size >= MAX_ORIGINS) cache.clear();
+    value = (https ? "https://" : "http://") + host;
+    cache.set(host, value);
+  }
+  return value;
+}
+
+/**
+ * Turn a captured request into its wire form, one row: the event id, the full URL, the length
+ * limits, and the duration and start time in integer nanoseconds (no date formatting: an array
+ * of values is cheaper to write than an object of named fields). This runs in the sender's
+ * timer callback, never on the request path; a retried batch resends the same strings.
  * `clockOffset` converts a `performance.now()` reading into epoch milliseconds.
  */
-export function serialise(event: Captured, clockOffset: number): string {
-  let url = event.host === undefined ? event.url : `${event.https ? "https" : "http"}://${event.host}${event.url}`;
+export function serialise(event: Captured, clockOffset: number, id: string = randomUUID()): string {
+  return JSON.stringify(rowOf(event, clockOffset, id));
+}
+
+function rowOf(event: Captured, clockOffset: number, id: string): unknown[] {
+  let url = event.host === undefined ? event.url : origin(event.https, event.host) + event.url;
   if (url.length > MAX_URL) url = url.slice(0, MAX_URL);
   let userAgent = event.user_agent;
   if (userAgent !== undefined && userAgent.length > MAX_UA) userAgent = userAgent.slice(0, MAX_UA);
@@ -59,8 +107,8 @@ export function serialise(event: Captured, clockOffset: number): string {
   const startedMs = event.timestamp === undefined ? event.started + clockOffset : Date.parse(event.timestamp);
   // Integral doubles: beyond 2^53 every double is an integer, and JSON writes them without an
   // exponent below 10^21, so the collector reads integers.
-  return JSON.stringify([
-    randomUUID(),
+  return [
+    id,
     url,
     event.method,
     event.status_code,
@@ -74,7 +122,47 @@ export function serialise(event: Captured, clockOffset: number): string {
     event.exception ?? null,
     event.consumer ?? null,
     event.consumer_name ?? null,
-  ]);
+  ];
+}
+
+/** Bytes a row's fixed part takes at most: the id, numbers, nulls, quotes and commas. */
+const ROW_FIXED_BYTES = 512;
+
+/**
+ * The most bytes a row can take in UTF-8: each UTF-16 unit of its strings at most 6 (written
+ * as `\uXXXX`). A row under the per-event limit by this bound needs no measuring.
+ */
+function rowBound(row: unknown[]): number {
+  let units = 0;
+  for (const value of row) if (typeof value === "string") units += value.length;
+  return ROW_FIXED_BYTES + 6 * units;
+}
+
+/**
+ * Rows for the wire, `JSON.stringify`-ed a slice at a time: `fragments` are comma-joined rows
+ * (one call of the encoder per slice instead of one per row: ≈ 0.2 µs less per event), `counts`
+ * the rows in each.
+ */
+interface Rows {
+  fragments: string[];
+  counts: number[];
+  count: number;
+}
+
+function halves(rows: Rows): [Rows, Rows] {
+  if (rows.fragments.length > 1) {
+    const mid = Math.floor(rows.fragments.length / 2);
+    const part = (from: number, to: number): Rows => {
+      const counts = rows.counts.slice(from, to);
+      return { fragments: rows.fragments.slice(from, to), counts, count: counts.reduce((a, b) => a + b, 0) };
+    };
+    return [part(0, mid), part(mid, rows.fragments.length)];
+  }
+  // One fragment of several rows: read it back (the same ids) and write each half anew.
+  const all = JSON.parse(`[${rows.fragments[0] ?? ""}]`) as unknown[];
+  const mid = Math.floor(all.length / 2);
+  const part = (list: unknown[]): Rows => ({ fragments: [JSON.stringify(list).slice(1, -1)], counts: [list.length], count: list.length });
+  return [part(all.slice(0, mid)), part(all.slice(mid))];
 }
 
 class Batch {
@@ -86,14 +174,19 @@ class Batch {
   rateLimited = false;
 
   constructor(
-    readonly payloads: string[],
+    readonly rows: Rows,
     readonly report: DropCounts,
   ) {}
+
+  /** Events in the batch. */
+  get count(): number {
+    return this.rows.count;
+  }
 
   body(): Uint8Array {
     const sdk = { name: SDK_NAME, version: VERSION, attempt: this.attempt, dropped: this.report };
     return new TextEncoder().encode(
-      `{"batch_id":"${this.batchId}","columns":${COLUMNS_JSON},"rows":[${this.payloads.join(",")}],"sdk":${JSON.stringify(sdk)}}`,
+      `{"batch_id":"${this.batchId}","columns":${COLUMNS_JSON},"rows":[${this.rows.fragments.join(",")}],"sdk":${JSON.stringify(sdk)}}`,
     );
   }
 }
@@ -286,34 +379,60 @@ export class Sender {
   }
 
   /**
-   * Serialise a batch, `SERIALISE_SLICE` events at a time with a turn of the event loop between
-   * slices: a whole 500-event batch at once held the loop for ≈ 1–2 ms, which showed in the
-   * host's p99 latency.
+   * Serialise a batch, `SERIALISE_SLICE` events at a time (one `JSON.stringify` per slice) with a
+   * turn of the event loop between slices: a whole 500-event batch at once held the loop for
+   * ≈ 1–2 ms, which showed in the host's p99 latency.
    */
   private async queueBatch(events: Captured[]): Promise<boolean> {
-    const payloads: string[] = [];
+    const rows: Rows = { fragments: [], counts: [], count: 0 };
     const clockOffset = Date.now() - performance.now();
+    const ids = new EventIds();
     const limit = this.config.maxEventBytes;
-    for (let index = 0; index < events.length; index++) {
-      if (index > 0 && index % SERIALISE_SLICE === 0) await nextTurn();
-      const event = events[index]!;
-      let data: string;
+    for (let start = 0; start < events.length; start += SERIALISE_SLICE) {
+      if (start > 0) await nextTurn();
+      const slice: unknown[][] = [];
+      const end = Math.min(start + SERIALISE_SLICE, events.length);
+      for (let index = start; index < end; index++) {
+        let row: unknown[];
+        try {
+          row = rowOf(events[index]!, clockOffset, ids.take());
+          // Measure only when the bound says it could matter; JSON.stringify throws here, and
+          // not for the whole slice, on a value it cannot write.
+          if (rowBound(row) > limit && Buffer.byteLength(JSON.stringify(row)) > limit) {
+            this.stats.drop("too_large", 1);
+            continue;
+          }
+        } catch {
+          this.stats.drop("send_error", 1);
+          continue;
+        }
+        slice.push(row);
+      }
+      if (slice.length === 0) continue;
+      let fragment: string;
       try {
-        data = serialise(event, clockOffset);
+        fragment = JSON.stringify(slice).slice(1, -1);
       } catch {
-        this.stats.drop("send_error", 1);
-        continue;
+        // a value JSON cannot write (e.g. a BigInt from a consumer callback): keep the others
+        const kept: string[] = [];
+        for (const row of slice) {
+          try {
+            kept.push(JSON.stringify(row));
+          } catch {
+            this.stats.drop("send_error", 1);
+          }
+        }
+        if (kept.length === 0) continue;
+        fragment = kept.join(",");
+        slice.length = kept.length;
       }
-      // UTF-8 takes at most 3 bytes per UTF-16 unit: measure only when it could matter.
-      if (data.length * 3 > limit && Buffer.byteLength(data) > limit) {
-        this.stats.drop("too_large", 1);
-        continue;
-      }
-      payloads.push(data);
+      rows.fragments.push(fragment);
+      rows.counts.push(slice.length);
+      rows.count += slice.length;
     }
     const report = this.stats.takeUnreported();
-    if (payloads.length === 0 && !DROP_REASONS.some((r) => report[r] > 0)) return false;
-    this.pending.push(new Batch(payloads, report));
+    if (rows.count === 0 && !DROP_REASONS.some((r) => report[r] > 0)) return false;
+    this.pending.push(new Batch(rows, report));
     return true;
   }
 
@@ -330,10 +449,10 @@ export class Sender {
   private async attempt(batch: Batch, timeoutMs: number): Promise<void> {
     batch.attempt += 1;
     const body = batch.body();
-    const [payload, gzipped] = await encodeBody(body);
+    const [payload, gzipped] = encodeBody(body);
     if (
       (payload.byteLength > MAX_WIRE_BYTES || body.byteLength > MAX_RAW_BYTES) &&
-      batch.payloads.length > 1
+      batch.count > 1
     ) {
       this.splitHead();
       return;
@@ -353,8 +472,8 @@ export class Sender {
     } else if (status === 401 || status === 403) {
       this.authFailed(status);
     } else if (status === 413) {
-      if (batch.payloads.length > 1) this.splitHead();
-      else this.dropHead(batch.payloads.length ? "too_large" : "send_error");
+      if (batch.count > 1) this.splitHead();
+      else this.dropHead(batch.count ? "too_large" : "send_error");
     } else if (status === 408 || status === 429 || status >= 500) {
       this.log(`http-${status}`, "warn", `WhoWhyWhen collector answered ${status}; will retry`);
       const header = response.header("retry-after");
@@ -363,11 +482,11 @@ export class Sender {
       else if (status === 429 && header === null) delay = timing.rateLimitDefaultMs / 1000;
       this.retry(batch, status === 429 ? "ratelimit_backoff" : "send_error", delay, status === 429);
     } else {
-      if (batch.payloads.length === 0) this.reportsRefused = true;
+      if (batch.count === 0) this.reportsRefused = true;
       this.log(
         `http-${status}`,
         "warn",
-        `WhoWhyWhen collector refused a batch of ${batch.payloads.length} events with ${status}: ${response.body.slice(0, 200)}`,
+        `WhoWhyWhen collector refused a batch of ${batch.count} events with ${status}: ${response.body.slice(0, 200)}`,
       );
       this.dropHead("send_error");
     }
@@ -405,7 +524,7 @@ export class Sender {
         `WhoWhyWhen collector rejected ${rejected.length} event(s), e.g. ${JSON.stringify(rejected[0]).slice(0, 200)}`,
       );
     }
-    const count = batch.payloads.length;
+    const count = batch.count;
     const refused = Math.min(rejected.length, count);
     this.stats.delivered += count - refused;
     this.stats.rejected += refused;
@@ -437,18 +556,15 @@ export class Sender {
   private dropHead(reason: DropReason): void {
     const batch = this.pending.shift();
     if (!batch) return;
-    this.stats.drop(reason, batch.payloads.length);
+    this.stats.drop(reason, batch.count);
     this.stats.restore(batch.report);
   }
 
   private splitHead(): void {
     const batch = this.pending.shift();
     if (!batch) return;
-    const half = Math.floor(batch.payloads.length / 2);
-    this.pending.unshift(
-      new Batch(batch.payloads.slice(0, half), batch.report),
-      new Batch(batch.payloads.slice(half), emptyReport()),
-    );
+    const [first, second] = halves(batch.rows);
+    this.pending.unshift(new Batch(first, batch.report), new Batch(second, emptyReport()));
   }
 
   private log(kind: string, level: "warn" | "error", message: string): void {

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type Client, createClient } from "../src/client.js";
 import type { WhoWhyWhenOptions } from "../src/config.js";
 import { resetLogLimits } from "../src/log.js";
-import { ROW_COLUMNS, serialise, timing } from "../src/sender.js";
+import { EventIds, ROW_COLUMNS, serialise, timing } from "../src/sender.js";
 import { VERSION } from "../src/version.js";
 import { API_KEY, BlackHole, FakeCollector, freePort, silentLogger } from "./fakeCollector.js";
 
@@ -151,11 +151,45 @@ describe("wire format", () => {
     expect(JSON.parse(serialise({ ...event, timestamp: "not a date" }, offset))[5]).toBeNull();
   });
 
+  it("makes a batch's event ids from one random draw: distinct version-4 UUIDs", () => {
+    const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+    const first = new EventIds();
+    const ids = Array.from({ length: 1000 }, () => first.take());
+    for (const id of ids) expect(id).toMatch(uuid);
+    expect(new Set(ids).size).toBe(1000);
+    expect(new Set(ids.map((id) => id.slice(0, 28))).size).toBe(1);
+    const counters = ids.map((id) => Number.parseInt(id.slice(28), 16));
+    counters.forEach((value, i) => expect(value).toBe((counters[0]! + i) % 2 ** 32));
+    const second = new EventIds().take();
+    expect(second).toMatch(uuid);
+    expect(second.slice(0, 28)).not.toBe(ids[0]!.slice(0, 28));
+    const event = { url: "/a", host: "h", https: false, method: "GET", status_code: 200, duration: 0, started: 0 };
+    expect(JSON.parse(serialise({ ...event } as any, 0, ids[0]))[0]).toBe(ids[0]);
+  });
+
+  it("writes each host's origin once, http and https apart", () => {
+    const base = { url: "/a?b=1", method: "GET", status_code: 200, duration: 0, started: 0 } as any;
+    expect(JSON.parse(serialise({ ...base, host: "api.test", https: false }, 0))[1]).toBe("http://api.test/a?b=1");
+    expect(JSON.parse(serialise({ ...base, host: "api.test", https: true }, 0))[1]).toBe("https://api.test/a?b=1");
+    expect(JSON.parse(serialise({ ...base, host: "api.test", https: false }, 0))[1]).toBe("http://api.test/a?b=1");
+    expect(JSON.parse(serialise({ ...base, host: undefined, url: "http://x.test/y" }, 0))[1]).toBe("http://x.test/y");
+  });
+
   it("sends small bodies uncompressed", async () => {
     const client = make(collector.url);
     capture(client, 1);
     expect(await client.flush(2000)).toBe(true);
     expect(collector.received[0]!.gzipped).toBe(false);
+  });
+
+  it("drops only the event JSON cannot write, and counts it", async () => {
+    const client = make(collector.url);
+    capture(client, 3);
+    capture(client, 1, "/bad", { request_size: 10n });
+    capture(client, 2);
+    expect(await client.flush(2000)).toBe(true);
+    expect(collector.stored).toHaveLength(5);
+    expect(client.stats.dropped.send_error).toBe(1);
   });
 
   it("drops and counts an event over the size limit", async () => {
@@ -308,6 +342,17 @@ describe("413", () => {
     expect(await client.flush(3000)).toBe(true);
     expect(collector.stored).toHaveLength(450);
     expect(new Set(collector.stored.map((e) => e.id)).size).toBe(450);
+  });
+
+  it("splits a batch of one serialised slice, keeping its ids", async () => {
+    collector.responder = (r) => (r.payload.events.length > 4 ? { status: 413 } : { status: 202 });
+    const client = make(collector.url);
+    capture(client, 30);
+    expect(await client.flush(3000)).toBe(true);
+    expect(collector.stored).toHaveLength(30);
+    const first = collector.received[0]!.payload.events.map((e) => e.id);
+    expect(new Set(collector.stored.map((e) => e.id))).toEqual(new Set(first));
+    expect(collector.stored.map((e) => e.url)).toEqual(Array.from({ length: 30 }, (_, i) => `http://api.test/items?n=${i}`));
   });
 
   it("drops a single event that is still too large", async () => {

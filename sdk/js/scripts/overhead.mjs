@@ -1,0 +1,167 @@
+// What the middleware costs an Express app, in one process and without a network: the bench's
+// app (Express 5, `GET /items/:id` answering JSON) served by Node's own HTTP server through
+// in-memory sockets (the real parser, `ServerResponse`, keep-alive and 'close' events), with
+// `--connections` connections each keeping one request in flight, as `wrk -c32` does.
+//
+//   node scripts/overhead.mjs [--variant bare,noop,sdk,sdk-nopush,alt|both] [--alt DIR]
+//                             [--requests 200000] [--rounds 3] [--slow-ms 0]
+//
+// `noop` is a pass-through `app.use` (what any middleware layer costs in Express's router);
+// `sdk-nopush` tracks requests but queues nothing; `alt` is the SDK built into DIR (its
+// `dist/esm`, e.g. copied from another commit); `--slow-ms` makes every batch wait that long.
+// Run on one core (`taskset -c 0`) as the bench pins its host.
+// Prints the process CPU time (`process.cpuUsage()`, user + system) per request. With `sdk`,
+// events go through the whole sender (rows, gzip) to a transport that answers 202 at once;
+// the SDK's delivered count is checked against the requests served. Needs `npm run build` first.
+import { createRequire } from "node:module";
+import { createServer } from "node:http";
+import { Duplex } from "node:stream";
+import { fileURLToPath } from "node:url";
+
+const here = fileURLToPath(new URL("..", import.meta.url));
+const require = createRequire(here + "package.json");
+const express = require("express5");
+const { whowhywhen } = await import(here + "dist/esm/index.js");
+
+const args = Object.fromEntries(
+  process.argv.slice(2).reduce((pairs, arg, i, all) => (arg.startsWith("--") ? [...pairs, [arg.slice(2), all[i + 1]]] : pairs), []),
+);
+const REQUESTS = Number(args.requests ?? 200_000);
+const ROUNDS = Number(args.rounds ?? 3);
+const CONNECTIONS = Number(args.connections ?? 32);
+// `--alt DIR`: variant `alt` is the SDK built into DIR (e.g. a copy of dist/esm of another commit)
+const alt = args.alt ? await import(args.alt + "/index.js") : null;
+const VARIANTS = (args.variant ?? "both") === "both" ? ["bare", "sdk"] : args.variant.split(",");
+
+class MemorySocket extends Duplex {
+  constructor(onData) {
+    super();
+    this.onResponseBytes = onData;
+    this.remoteAddress = "127.0.0.1";
+    this.remotePort = 50000;
+    this.encrypted = undefined;
+  }
+  _read() {}
+  _write(chunk, _encoding, callback) {
+    this.onResponseBytes(chunk);
+    callback();
+  }
+  _writev(chunks, callback) {
+    for (const { chunk } of chunks) this.onResponseBytes(chunk);
+    callback();
+  }
+  setTimeout() {
+    return this;
+  }
+  setNoDelay() {
+    return this;
+  }
+  setKeepAlive() {
+    return this;
+  }
+}
+
+function buildApp(variant, transport) {
+  const app = express();
+  let ww = null;
+  if (variant === "sdk" || variant === "sdk-nopush" || variant === "alt") {
+    ww = (variant === "alt" ? alt.whowhywhen : whowhywhen)(
+      { apiKey: "www_inprocess_bench", url: "http://127.0.0.1:9", maxQueueSize: 300_000, maxQueueBytes: 256 * 1024 * 1024 },
+      transport,
+    );
+    if (variant === "sdk-nopush") ww.client.push = () => {};
+    app.use(ww);
+  } else if (variant === "noop") {
+    app.use((_req, _res, next) => next());
+  }
+  app.get("/items/:id", (req, res) => {
+    res.json({ id: Number(req.params.id), name: "widget", tags: ["a", "b"], price: 9.99 });
+  });
+  return { app, ww };
+}
+
+function run(variant) {
+  let rows = 0;
+  // `--slow-ms N`: the collector takes N ms per batch, so events wait in the SDK's queue as in
+  // the socket bench, where the collector only gets the CPU wrk leaves.
+  const slow = Number(args["slow-ms"] ?? 0);
+  const transport = async () => {
+    if (slow > 0) await new Promise((resolve) => setTimeout(resolve, slow));
+    return { status: 202, header: () => null, body: "{}" };
+  };
+  const { app, ww } = buildApp(variant, transport);
+  const server = createServer(app);
+  let issued = 0;
+  let answered = 0;
+  return new Promise((resolve) => {
+    let started;
+    const begin = () => {
+      started = { cpu: process.cpuUsage(), wall: performance.now() };
+    };
+    const finish = async () => {
+      const cpu = process.cpuUsage(started.cpu);
+      const wall = performance.now() - started.wall;
+      let flushCpu = 0;
+      if (ww) {
+        const before = process.cpuUsage();
+        await ww.flush(30_000);
+        const used = process.cpuUsage(before);
+        flushCpu = used.user + used.system;
+        await ww.shutdown();
+      }
+      rows = ww ? ww.client.stats.delivered : 0;
+      resolve({ variant, cpuUs: (cpu.user + cpu.system + flushCpu) / REQUESTS, wallUs: (wall * 1000) / REQUESTS, rows });
+    };
+    const connect = (index) => {
+      let pending = "";
+      const socket = new MemorySocket((chunk) => {
+        pending += chunk.toString("latin1");
+        for (;;) {
+          const end = pending.indexOf("\r\n\r\n");
+          if (end === -1) return;
+          const length = Number(/content-length: (\d+)/i.exec(pending.slice(0, end))[1]);
+          if (pending.length < end + 4 + length) return;
+          pending = pending.slice(end + 4 + length);
+          answered += 1;
+          if (answered === REQUESTS) {
+            setImmediate(finish);
+            return;
+          }
+          send();
+        }
+      });
+      const send = () => {
+        if (issued >= REQUESTS) return;
+        issued += 1;
+        const id = issued;
+        // a turn of the event loop between a response and the next request, as over a network
+        setImmediate(() => socket.push(`GET /items/${id % 1000}?run=x HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n`));
+      };
+      server.emit("connection", socket);
+      if (index === 0) begin();
+      send();
+    };
+    for (let i = 0; i < CONNECTIONS; i += 1) connect(i);
+  });
+}
+
+const results = Object.fromEntries(VARIANTS.map((v) => [v, []]));
+// warm-up: JIT, Express's caches
+for (const variant of VARIANTS) await run(variant);
+for (let round = 0; round < ROUNDS; round += 1) {
+  for (const variant of VARIANTS) {
+    const result = await run(variant);
+    if ((variant === "sdk" || variant === "alt") && result.rows !== REQUESTS) throw new Error(`stored ${result.rows} of ${REQUESTS}`);
+    results[variant].push(result.cpuUs);
+    console.log(`round ${round + 1} ${variant.padEnd(4)} ${result.cpuUs.toFixed(2)} µs CPU/req  ${result.wallUs.toFixed(2)} µs wall/req`);
+  }
+}
+const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+for (const variant of VARIANTS) console.log(`median ${variant}: ${median(results[variant]).toFixed(2)} µs CPU/req`);
+if (results.sdk && results.alt) {
+  const diffs = results.alt.map((v, i) => v - results.sdk[i]);
+  console.log(`alt - sdk per round: ${diffs.map((d) => d.toFixed(2)).join(", ")}; median ${median(diffs).toFixed(2)} µs`);
+}
+if (results.bare && results.sdk) {
+  console.log(`SDK adds ${(median(results.sdk) - median(results.bare)).toFixed(2)} µs; bare/sdk ${(median(results.bare) / median(results.sdk)).toFixed(3)}`);
+}
