@@ -22,16 +22,16 @@ async def test_the_stage_is_made_once_and_again_after_a_rollback(db: Database) -
     async with db.engine.connect() as connection:
         session = AsyncSession(bind=connection)
         # Made inside a transaction that rolls back: the table goes with it.
-        assert await repository.copy_events(session, [], no_agents) == set()
+        assert await repository.copy_events(session, [], no_agents) == {}
         assert await _stage_exists(session)
         await session.rollback()
         assert not await _stage_exists(session)
         await session.rollback()
         # The next batch on the connection makes it again, and a committed one keeps it.
-        assert await repository.copy_events(session, [], no_agents) == set()
+        assert await repository.copy_events(session, [], no_agents) == {}
         await session.commit()
         assert await _stage_exists(session)
         await session.commit()
-        assert await repository.copy_events(session, [], no_agents) == set()
+        assert await repository.copy_events(session, [], no_agents) == {}
         await session.commit()
         await session.close()

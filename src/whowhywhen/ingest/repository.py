@@ -286,16 +286,16 @@ WITH stored AS (
     ON CONFLICT (project_id, bucket, slot) DO UPDATE SET value = excluded.value
         WHERE r.value < excluded.value
 )
-SELECT project_id, event_id FROM stored
+SELECT project_id, array_agg(event_id) FROM stored GROUP BY project_id
 """  # noqa: S608 - identifiers and constants are ours; values are bound parameters
 )
 
 
 async def copy_events(
     session: AsyncSession, records: list[tuple[Any, ...]], agents: dict[str, list[Any]]
-) -> set[tuple[int, uuid.UUID]]:
+) -> dict[int, list[uuid.UUID]]:
     """PostgreSQL: store raw rows (of one batch or several) and every rollup they add; returns
-    the (project id, event id) of each row stored.
+    the event ids stored, per project (one array per project: no per-row result to read).
 
     The rows go by binary COPY into a per-connection staging table (no per-value array
     encoding); then one statement inserts those whose event id the project does not have yet and
@@ -312,7 +312,7 @@ async def copy_events(
     driver: Any = raw.driver_connection
     await driver.copy_records_to_table(_STAGE, records=records, columns=REQUEST_LOG_COLUMNS)
     result = await session.execute(_PG_STORE_EVENTS, agents)
-    return {(project_id, event_id) for project_id, event_id in result}
+    return {project_id: list(event_ids) for project_id, event_ids in result}
 
 
 async def insert_request_logs(

@@ -554,29 +554,42 @@ class IngestService:
                 )
             per_write.append(records)
 
-        stored_ids: list[set[Any]] = []
+        counts: list[int] = []
+        stored_ids: list[set[Any] | None] = []  # None: the batch's every event was new
         if self.db.dialect == "postgresql":
             agents = {ua_ids[ua_keys[raw]]: ua for raw, ua in parsed.items()}
             all_records = [r for records in per_write for r in records]
             new = await repository.copy_events(session, all_records, rollups.agent_columns(agents))
-            # Each new (project, event id) belongs to the first batch of the group that has it.
+            sent: Counter[int] = Counter()
+            for w in writes:
+                sent[w.principal.project_id] += len(w.events)
+            left: dict[int, set[Any]] = {}
             for w in writes:
                 project_id = w.principal.project_id
-                candidates = (e.source.event_id for e in w.events)
-                mine = {i for i in candidates if (project_id, i) in new}
-                new.difference_update((project_id, i) for i in mine)
+                fresh = new.get(project_id, ())
+                if len(fresh) == sent[project_id]:  # the usual case: no event id seen before
+                    counts.append(len(w.events))
+                    stored_ids.append(None)
+                    continue
+                # Each new event id belongs to the first batch of the group that has it.
+                unclaimed = left.get(project_id)
+                if unclaimed is None:
+                    unclaimed = left[project_id] = set(fresh)
+                mine = {e.source.event_id for e in w.events} & unclaimed
+                unclaimed -= mine
+                counts.append(len(mine))
                 stored_ids.append(mine)
         else:
             for w, records in zip(writes, per_write, strict=True):
-                stored_ids.append(
-                    await self._insert_sqlite(session, w.principal.project_id, records, w.events)
-                )
+                ids = await self._insert_sqlite(session, w.principal.project_id, records, w.events)
+                counts.append(len(ids))
+                stored_ids.append(ids)
         if self.live is not None:
-            for w, ids in zip(writes, stored_ids, strict=True):
+            for w, count, stored in zip(writes, counts, stored_ids, strict=True):
                 project_id = w.principal.project_id
-                if ids and self.live.listening(project_id):
-                    learnt.live.setdefault(project_id, []).extend(_live_items(w.events, ids))
-        return [len(ids) for ids in stored_ids]
+                if count and self.live.listening(project_id):
+                    learnt.live.setdefault(project_id, []).extend(_live_items(w.events, stored))
+        return counts
 
     async def _insert_sqlite(
         self,
@@ -603,12 +616,12 @@ class IngestService:
         self.dims.trim()
 
 
-def _live_items(events: list[EnrichedEvent], stored: set[Any]) -> list[dict[str, Any]]:
+def _live_items(events: list[EnrichedEvent], stored: set[Any] | None) -> list[dict[str, Any]]:
     """What the live tail shows of each stored event of a batch."""
     items = []
     for e in events:
         s = e.source
-        if s.event_id not in stored:
+        if stored is not None and s.event_id not in stored:
             continue
         ua = e.ua
         items.append(
