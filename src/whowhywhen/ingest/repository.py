@@ -408,12 +408,6 @@ async def existing_projects(session: AsyncSession, project_ids: set[int]) -> set
     return set(result.scalars())
 
 
-async def add_outcomes(
-    session: AsyncSession, project_id: int, day: datetime, counts: dict[str, int]
-) -> None:
-    await add_outcome_rows(session, [(project_id, day, counts)])
-
-
 async def add_outcome_rows(
     session: AsyncSession, rows: Sequence[tuple[int, datetime, dict[str, int]]]
 ) -> None:

@@ -103,7 +103,7 @@ MAX_GROUP_EVENTS = 5000
 WRITERS = 2
 
 
-@dataclass(slots=True, eq=False)
+@dataclass(slots=True, eq=False)  # compared and hashed by identity: a key per batch
 class _Write:
     """A batch waiting for the writer, and the future its request awaits."""
 
@@ -188,9 +188,10 @@ class OutcomeTally:
         try:
             async with db.session() as session:
                 alive = await repository.existing_projects(session, {p for p, _ in pending})
-                for (project_id, day), counts in sorted(pending.items()):
-                    if project_id in alive:
-                        await repository.add_outcomes(session, project_id, day, dict(counts))
+                await repository.add_outcome_rows(
+                    session,
+                    [(p, day, dict(counts)) for (p, day), counts in pending.items() if p in alive],
+                )
                 await session.commit()
         except BaseException:
             for key, counts in pending.items():
@@ -310,8 +311,8 @@ class IngestService:
     ) -> StoreOutcome:
         """Queue the batch for the writer and wait until its transaction has committed.
 
-        One writer per process takes every batch waiting when it is free and stores them in one
-        transaction (group commit): the rollup rows those batches share are upserted once, not
+        Each of the `writers` tasks takes every batch waiting when it is free and stores them in
+        one transaction (group commit): the rollup rows those batches share are upserted once, not
         once each, and concurrent transactions no longer queue on the same rollup rows' locks
         until each one commits. A batch is acknowledged only after that commit.
         """
@@ -401,7 +402,7 @@ class IngestService:
             writing = [w for w in fresh if w.events]
             stored = dict(
                 zip(
-                    map(id, writing),
+                    writing,
                     await self._write_events(session, writing, learnt) if writing else [],
                     strict=True,
                 )
@@ -409,7 +410,7 @@ class IngestService:
             outcomes: list[StoreOutcome] = []
             totals: dict[tuple[int, datetime], Counter[str]] = {}
             for write in group:
-                count = stored.get(id(write), 0)
+                count = stored.get(write, 0)
                 outcome = StoreOutcome(stored=count, duplicates=len(write.events) - count)
                 outcomes.append(outcome)
                 counts = totals.setdefault(
@@ -566,15 +567,15 @@ class IngestService:
             left: dict[int, set[Any]] = {}
             for w in writes:
                 project_id = w.principal.project_id
-                fresh = new.get(project_id, ())
-                if len(fresh) == sent[project_id]:  # the usual case: no event id seen before
+                new_ids = new.get(project_id, ())
+                if len(new_ids) == sent[project_id]:  # the usual case: no event id seen before
                     counts.append(len(w.events))
                     stored_ids.append(None)
                     continue
                 # Each new event id belongs to the first batch of the group that has it.
                 unclaimed = left.get(project_id)
                 if unclaimed is None:
-                    unclaimed = left[project_id] = set(fresh)
+                    unclaimed = left[project_id] = set(new_ids)
                 mine = {e.source.event_id for e in w.events} & unclaimed
                 unclaimed -= mine
                 counts.append(len(mine))
