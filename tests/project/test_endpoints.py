@@ -12,8 +12,9 @@ import time_machine
 
 from tests.auth.test_two_factor import enable
 from tests.factories import PASSWORD, Factory
-from tests.ingest.helpers import event
+from tests.ingest.helpers import count_rows, event
 from whowhywhen.db import Database
+from whowhywhen.models import BATCH_TABLES, Endpoint, IngestOutcome
 from whowhywhen.models.enums import Role
 
 
@@ -71,10 +72,12 @@ class TestProjects:
         self, client: httpx2.AsyncClient, factory: Factory, db: Database
     ) -> None:
         project = await factory.project(name="Billing")
+        other = await factory.project(name="Other")
         headers = await factory.auth_headers(project.user)
         url = f"/dashapi/projects/{project.id}"
-        logged = await client.post("/api/log", headers=project.headers, json=event())
-        assert logged.status_code == 202
+        for logging_project in (project, other):
+            logged = await client.post("/api/log", headers=logging_project.headers, json=event())
+            assert logged.status_code == 202
         wrong = await client.request(
             "DELETE", url, headers=headers, json={"confirm_name": "bill", "password": PASSWORD}
         )
@@ -87,11 +90,15 @@ class TestProjects:
         gone = await client.post("/api/log", headers=project.headers, json=event())
         assert gone.status_code == 401  # the keys die with the project
         async with db.session() as session:
-            left = await session.execute(
-                sa.text("SELECT count(*) FROM request_logs WHERE project_id = :p"),
-                {"p": project.id},
-            )
-            assert left.scalar_one() == 0
+            for model in (*BATCH_TABLES, IngestOutcome, Endpoint):
+                table = model.__table__  # type: ignore[attr-defined]
+                left = await session.execute(
+                    sa.select(sa.func.count())
+                    .select_from(table)
+                    .where(table.c.project_id == project.id)
+                )
+                assert left.scalar_one() == 0, table.name
+        assert await count_rows(db, other.id) == 1  # another project's data stays
 
 
 class TestMembers:

@@ -74,6 +74,24 @@ class UserAgentRow:
     bot_name: str | None
 
 
+async def lock_projects(session: AsyncSession, project_ids: set[int]) -> set[int]:
+    """Which of these projects exist, each held until the transaction ends.
+
+    The foreign-key check of the tables the collector writes per batch (`batch_project_id`),
+    done once per project and transaction instead of once per row: on PostgreSQL the same
+    share lock (`FOR KEY SHARE`), which a deletion of the project waits for; SQLite has one
+    writer at a time.
+    """
+    table = Project.__table__  # type: ignore[attr-defined]
+    result = await session.execute(
+        sa.select(table.c.id)
+        .where(table.c.id.in_(sorted(project_ids)))
+        .order_by(table.c.id)
+        .with_for_update(read=True, key_share=True)
+    )
+    return set(result.scalars())
+
+
 async def claim_batches(
     session: AsyncSession, batches: Sequence[tuple[int, str, int, datetime]]
 ) -> set[tuple[int, str]]:

@@ -34,6 +34,7 @@ from whowhywhen.exceptions import (
     PayloadTooLarge,
     RateLimited,
     ServiceUnavailable,
+    Unauthorized,
     UnprocessableEntity,
 )
 from whowhywhen.ingest import repository, rollups
@@ -361,10 +362,10 @@ class IngestService:
                 await self._settle([write])
         else:
             for write, outcome in zip(group, outcomes, strict=True):
-                if not write.done.done():
+                if outcome is not None and not write.done.done():
                     write.done.set_result(outcome)
 
-    async def _store_retrying(self, group: list[_Write]) -> list[StoreOutcome]:
+    async def _store_retrying(self, group: list[_Write]) -> list[StoreOutcome | None]:
         for attempt in range(3):
             try:
                 if self._write_lock is None:
@@ -381,19 +382,32 @@ class IngestService:
                 raise self._unavailable() from exc
         raise self._unavailable()
 
-    async def _store_once(self, group: list[_Write]) -> list[StoreOutcome]:
+    async def _store_once(self, group: list[_Write]) -> list[StoreOutcome | None]:
+        """Store a group in one transaction; None for a batch answered already (its project is
+        gone)."""
         learnt = _Learnt()
         async with self.db.session() as session:
+            # Held until commit: a project's deletion waits for this transaction, and the
+            # batches of a project deleted before it are refused, not stored as orphans.
+            projects = {w.principal.project_id for w in group}
+            alive = await repository.lock_projects(session, projects)
+            if alive != projects:
+                self.keys.forget()  # a cached key of a deleted project stops working at once
+                _fail(
+                    [w for w in group if w.principal.project_id not in alive],
+                    Unauthorized("the API key's project was deleted"),
+                )
+            writes = [w for w in group if w.principal.project_id in alive]
             claimed = await repository.claim_batches(
                 session,
                 [
                     (w.principal.project_id, w.batch_id, len(w.events), w.received_at)
-                    for w in group
+                    for w in writes
                     if w.batch_id is not None
                 ],
             )
             fresh: list[_Write] = []
-            for write in group:
+            for write in writes:
                 if write.batch_id is None:
                     fresh.append(write)
                 elif (claim := (write.principal.project_id, write.batch_id)) in claimed:
@@ -409,7 +423,7 @@ class IngestService:
             )
             outcomes: list[StoreOutcome] = []
             totals: dict[tuple[int, datetime], Counter[str]] = {}
-            for write in group:
+            for write in writes:
                 count = stored.get(write, 0)
                 outcome = StoreOutcome(stored=count, duplicates=len(write.events) - count)
                 outcomes.append(outcome)
@@ -426,7 +440,7 @@ class IngestService:
             await repository.add_outcome_rows(
                 session, [(p, day, dict(counts)) for (p, day), counts in totals.items()]
             )
-            for key_id in sorted({w.principal.key_id for w in group}):
+            for key_id in sorted({w.principal.key_id for w in writes}):
                 if self.keys.due_for_touch(key_id):
                     await self.keys.touch(session, key_id)
             await session.commit()
@@ -434,7 +448,8 @@ class IngestService:
         if self.live is not None:
             for project_id, items in learnt.live.items():
                 await self.live.publish(project_id, items)
-        return outcomes
+        by_write = dict(zip(writes, outcomes, strict=True))
+        return [by_write.get(w) for w in group]
 
     async def _write_events(
         self, session: AsyncSession, writes: list[_Write], learnt: _Learnt

@@ -1,5 +1,7 @@
 """Every table; importing this package registers them all on the metadata."""
 
+from sqlmodel import SQLModel
+
 from whowhywhen.models.api_key import ApiKey
 from whowhywhen.models.auth_session import AuthSession, OneTimeToken, RefreshToken
 from whowhywhen.models.base import metadata
@@ -59,6 +61,7 @@ __all__ += [
     "UserTotp",
 ]
 __all__ += [
+    "BATCH_TABLES",
     "BotRollupDay",
     "BotRollupHour",
     "DimensionRollupDay",
@@ -76,3 +79,14 @@ __all__ += [
     "UniqueIpDay",
     "UniqueIpHour",
 ]
+
+#: The tables whose `project_id` has no foreign key (`base.batch_project_id`): deleting a
+#: project deletes their rows explicitly.
+BATCH_TABLES: tuple[type[SQLModel], ...] = (
+    RequestLog,
+    RollupMinute,
+    LatencyHistogramMinute,
+    DimensionRollupHour,
+    BotRollupHour,
+    UniqueIpHour,
+)

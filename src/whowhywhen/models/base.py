@@ -43,3 +43,14 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
 
 
 BigIntPK = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+def batch_project_id(*, primary_key: bool = True) -> sa.Column[int]:
+    """`project_id` of a table the collector writes in every batch: no foreign key.
+
+    A foreign key is checked per inserted row (a lookup and a share lock on the project's row):
+    a fifth of the collector's statement on PostgreSQL. The collector locks each project of a
+    transaction once instead (`ingest.repository.lock_projects`), and deleting a project deletes
+    these tables' rows itself (`project.repository.delete`); `BATCH_TABLES` lists them.
+    """
+    return sa.Column(sa.Integer, primary_key=primary_key, nullable=False)

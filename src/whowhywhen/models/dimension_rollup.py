@@ -6,7 +6,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from whowhywhen.models.base import UTCDateTime
+from whowhywhen.models.base import UTCDateTime, batch_project_id
 
 
 def _project_fk() -> sa.Column[int]:
@@ -30,7 +30,7 @@ class DimensionRollupHour(SQLModel, table=True):
         ),
     )
 
-    project_id: int = Field(sa_column=_project_fk())
+    project_id: int = Field(sa_column=batch_project_id())
     bucket: datetime = Field(sa_type=UTCDateTime, primary_key=True)
     dimension: str = Field(sa_column=sa.Column(sa.String(16), primary_key=True, nullable=False))
     value: str = Field(sa_column=sa.Column(sa.String(256), primary_key=True, nullable=False))
@@ -73,7 +73,7 @@ class BotRollupHour(SQLModel, table=True):
 
     __tablename__ = "bot_rollups_hour"
 
-    project_id: int = Field(sa_column=_project_fk())
+    project_id: int = Field(sa_column=batch_project_id())
     bucket: datetime = Field(sa_type=UTCDateTime, primary_key=True)
     # Plain columns (no per-row foreign-key checks on the collector's write path).
     bot_id: int = Field(sa_column=sa.Column(sa.Integer, primary_key=True, nullable=False))

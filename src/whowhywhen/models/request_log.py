@@ -4,7 +4,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from whowhywhen.models.base import BigIntPK, UTCDateTime
+from whowhywhen.models.base import BigIntPK, UTCDateTime, batch_project_id
 
 
 class RequestLog(SQLModel, table=True):
@@ -17,9 +17,7 @@ class RequestLog(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, sa_column=sa.Column(BigIntPK, primary_key=True))
-    project_id: int = Field(
-        sa_column=sa.Column(sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=False)
-    )
+    project_id: int = Field(sa_column=batch_project_id(primary_key=False))
     event_id: uuid.UUID = Field(sa_column=sa.Column(sa.Uuid, nullable=False))
     timestamp: datetime = Field(sa_type=UTCDateTime, nullable=False)
     received_at: datetime = Field(sa_type=UTCDateTime, nullable=False)

@@ -3,7 +3,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from whowhywhen.models.base import UTCDateTime
+from whowhywhen.models.base import UTCDateTime, batch_project_id
 
 
 def _project_fk() -> sa.Column[int]:
@@ -39,7 +39,7 @@ class RollupMinute(SQLModel, table=True):
         ),
     )
 
-    project_id: int = Field(sa_column=_project_fk())
+    project_id: int = Field(sa_column=batch_project_id())
     bucket: datetime = Field(sa_type=UTCDateTime, primary_key=True)
     endpoint_id: int = Field(sa_column=_endpoint_key())
     status_code: int = Field(primary_key=True)
@@ -64,7 +64,7 @@ class LatencyHistogramMinute(SQLModel, table=True):
         ),
     )
 
-    project_id: int = Field(sa_column=_project_fk())
+    project_id: int = Field(sa_column=batch_project_id())
     bucket: datetime = Field(sa_type=UTCDateTime, primary_key=True)
     endpoint_id: int = Field(sa_column=_endpoint_key())
     status_code: int = Field(primary_key=True)

@@ -5,7 +5,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from whowhywhen.models.base import UTCDateTime
+from whowhywhen.models.base import UTCDateTime, batch_project_id
 
 
 def _project_fk() -> sa.Column[int]:
@@ -29,7 +29,7 @@ class UniqueIpHour(SQLModel, table=True):
         ),
     )
 
-    project_id: int = Field(sa_column=_project_fk())
+    project_id: int = Field(sa_column=batch_project_id())
     bucket: datetime = Field(sa_type=UTCDateTime, primary_key=True)
     slot: int = Field(primary_key=True)
     value: int

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from whowhywhen.models import Project, ProjectInvitation, ProjectMember, User
+from whowhywhen.models import BATCH_TABLES, Project, ProjectInvitation, ProjectMember, User
 
 
 async def add(session: AsyncSession, project: Project, member: ProjectMember) -> Project:
@@ -26,7 +26,16 @@ async def get(session: AsyncSession, project_id: int) -> Project | None:
 
 
 async def delete(session: AsyncSession, project_id: int) -> None:
+    """Delete a project and all its data.
+
+    The project's row goes first: that waits for any collector transaction holding the project
+    (`ingest.repository.lock_projects`) and keeps new ones out, so the rows deleted next are all
+    there will be. Most tables follow by their foreign keys; `BATCH_TABLES` have none.
+    """
     await session.execute(sa.delete(Project).where(col(Project.id) == project_id))
+    for model in BATCH_TABLES:
+        table: sa.Table = model.__table__  # type: ignore[attr-defined]
+        await session.execute(sa.delete(table).where(table.c.project_id == project_id))
 
 
 async def role_of(session: AsyncSession, project_id: int, user_id: int) -> str | None:
