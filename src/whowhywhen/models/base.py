@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -54,3 +55,13 @@ def batch_project_id(*, primary_key: bool = True) -> sa.Column[int]:
     these tables' rows itself (`project.repository.delete`); `BATCH_TABLES` lists them.
     """
     return sa.Column(sa.Integer, primary_key=primary_key, nullable=False)
+
+
+def covering_primary_key(*key: str, include: Sequence[str]) -> sa.PrimaryKeyConstraint:
+    """A rollup table's primary key that also carries `include` in its leaf pages (PostgreSQL).
+
+    Range reads by (project_id, bucket) are then index-only scans, whatever dead rows the
+    compaction's DELETEs left in the heap, without a second covering index that every row the
+    collector inserts or updates would have to enter too.
+    """
+    return sa.PrimaryKeyConstraint(*key, postgresql_include=list(include))

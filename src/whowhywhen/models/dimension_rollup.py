@@ -6,7 +6,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from whowhywhen.models.base import UTCDateTime, batch_project_id
+from whowhywhen.models.base import UTCDateTime, batch_project_id, covering_primary_key
 
 
 def _project_fk() -> sa.Column[int]:
@@ -19,14 +19,9 @@ class DimensionRollupHour(SQLModel, table=True):
     """Requests per project, UTC hour, dimension value, status code and bot-or-not."""
 
     __tablename__ = "dimension_rollups_hour"
-    # Covering (project_id, bucket) index: range reads are index-only scans on PostgreSQL,
-    # whatever dead rows the compaction"s DELETEs left in the heap.
     __table_args__ = (
-        sa.Index(
-            "ix_dimension_rollups_hour_project_id_bucket",
-            "project_id",
-            "bucket",
-            postgresql_include=["dimension", "value", "status_code", "is_bot", "count"],
+        covering_primary_key(
+            "project_id", "bucket", "dimension", "value", "status_code", "is_bot", include=["count"]
         ),
     )
 

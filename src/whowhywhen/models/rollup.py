@@ -3,7 +3,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from whowhywhen.models.base import UTCDateTime, batch_project_id
+from whowhywhen.models.base import UTCDateTime, batch_project_id, covering_primary_key
 
 
 def _project_fk() -> sa.Column[int]:
@@ -21,21 +21,14 @@ class RollupMinute(SQLModel, table=True):
     """Requests per project, minute, endpoint, status code and bot-or-not."""
 
     __tablename__ = "rollups_minute"
-    # Covering (project_id, bucket) index: range reads are index-only scans on PostgreSQL,
-    # whatever dead rows the compaction"s DELETEs left in the heap.
     __table_args__ = (
-        sa.Index(
-            "ix_rollups_minute_project_id_bucket",
+        covering_primary_key(
             "project_id",
             "bucket",
-            postgresql_include=[
-                "endpoint_id",
-                "status_code",
-                "is_bot",
-                "count",
-                "duration_sum",
-                "duration_max",
-            ],
+            "endpoint_id",
+            "status_code",
+            "is_bot",
+            include=["count", "duration_sum", "duration_max"],
         ),
     )
 
@@ -53,14 +46,9 @@ class LatencyHistogramMinute(SQLModel, table=True):
     """Counts per log-spaced latency bin for the same key as `rollups_minute` (mergeable)."""
 
     __tablename__ = "latency_histograms_minute"
-    # Covering (project_id, bucket) index: range reads are index-only scans on PostgreSQL,
-    # whatever dead rows the compaction"s DELETEs left in the heap.
     __table_args__ = (
-        sa.Index(
-            "ix_latency_histograms_minute_project_id_bucket",
-            "project_id",
-            "bucket",
-            postgresql_include=["endpoint_id", "status_code", "is_bot", "bin", "count"],
+        covering_primary_key(
+            "project_id", "bucket", "endpoint_id", "status_code", "is_bot", "bin", include=["count"]
         ),
     )
 

@@ -5,7 +5,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from whowhywhen.models.base import UTCDateTime, batch_project_id
+from whowhywhen.models.base import UTCDateTime, batch_project_id, covering_primary_key
 
 
 def _project_fk() -> sa.Column[int]:
@@ -18,16 +18,7 @@ class UniqueIpHour(SQLModel, table=True):
     """One HyperLogLog register (max leading-zero rank) per project, UTC hour and slot."""
 
     __tablename__ = "unique_ip_registers_hour"
-    # Covering (project_id, bucket) index: range reads are index-only scans on PostgreSQL,
-    # whatever dead rows the compaction"s DELETEs left in the heap.
-    __table_args__ = (
-        sa.Index(
-            "ix_unique_ip_registers_hour_project_id_bucket",
-            "project_id",
-            "bucket",
-            postgresql_include=["slot", "value"],
-        ),
-    )
+    __table_args__ = (covering_primary_key("project_id", "bucket", "slot", include=["value"]),)
 
     project_id: int = Field(sa_column=batch_project_id())
     bucket: datetime = Field(sa_type=UTCDateTime, primary_key=True)
