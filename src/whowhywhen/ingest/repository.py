@@ -247,29 +247,41 @@ WITH stored AS (
     FROM stored s GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6
     ON CONFLICT (project_id, bucket, endpoint_id, status_code, is_bot, bin) DO UPDATE SET
         count = r.count + excluded.count
-), combos AS (
+), agents AS (
+    -- The user agent's five dimensions depend on the agent alone: aggregate per agent first
+    -- (a Zipf mix repeats agents), then expand each agent's sums into its five values.
     SELECT s.project_id, {_HOUR} AS bucket, coalesce(s.user_agent_id, 0) AS ua_id,
-           s.country, s.consumer, s.status_code, {_IS_BOT} AS is_bot,
-           count(*) AS count, sum(s.duration_ms) AS duration_sum
-    FROM stored s GROUP BY 1, 2, 3, 4, 5, 6, 7
-), dimensions AS (
-    INSERT INTO dimension_rollups_hour AS r
-        (project_id, bucket, dimension, value, status_code, is_bot, count, duration_sum)
-    SELECT c.project_id, c.bucket, d.dimension, left(d.value, {DIMENSION_VALUE_MAX}),
-           c.status_code, c.is_bot, sum(c.count), sum(c.duration_sum)
-    FROM combos c
+           s.status_code, {_IS_BOT} AS is_bot, count(*) AS count,
+           sum(s.duration_ms) AS duration_sum
+    FROM stored s GROUP BY 1, 2, 3, 4, 5
+), dimension_rows AS (
+    SELECT a.project_id, a.bucket, d.dimension, d.value, a.status_code, a.is_bot, a.count,
+           a.duration_sum
+    FROM agents a
     JOIN unnest(
         CAST(:ua_id AS int[]), CAST(:ua_browser AS text[]), CAST(:ua_os AS text[]),
         CAST(:ua_device_type AS text[]), CAST(:ua_client_type AS text[]),
         CAST(:ua_library AS text[])
-    ) AS ua (id, browser, os, device_type, client_type, library) ON ua.id = c.ua_id
+    ) AS ua (id, browser, os, device_type, client_type, library) ON ua.id = a.ua_id
     CROSS JOIN LATERAL (VALUES
         ('browser', coalesce(ua.browser, '')), ('os', coalesce(ua.os, '')),
         ('device_type', ua.device_type), ('client_type', ua.client_type),
-        ('library', ua.library), ('country', coalesce(c.country, '')),
-        ('consumer', c.consumer)
+        ('library', ua.library)
     ) AS d (dimension, value)
-    WHERE d.value IS NOT NULL
+    UNION ALL
+    SELECT s.project_id, {_HOUR}, 'country', coalesce(s.country, ''), s.status_code, {_IS_BOT},
+           1, s.duration_ms
+    FROM stored s
+    UNION ALL
+    SELECT s.project_id, {_HOUR}, 'consumer', s.consumer, s.status_code, {_IS_BOT}, 1,
+           s.duration_ms
+    FROM stored s WHERE s.consumer IS NOT NULL
+), dimensions AS (
+    INSERT INTO dimension_rollups_hour AS r
+        (project_id, bucket, dimension, value, status_code, is_bot, count, duration_sum)
+    SELECT project_id, bucket, dimension, left(value, {DIMENSION_VALUE_MAX}), status_code,
+           is_bot, sum(count), sum(duration_sum)
+    FROM dimension_rows WHERE value IS NOT NULL
     GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6
     ON CONFLICT (project_id, bucket, dimension, value, status_code, is_bot) DO UPDATE SET
         count = r.count + excluded.count,
