@@ -26,7 +26,7 @@ Service = Annotated[IngestService, Depends(get_ingest_service)]
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "Malformed body (not JSON, wrong shape, corrupt gzip)"},
-    401: {"description": "Missing, invalid or revoked X-API-KEY"},
+    401: {"description": "Missing, invalid or revoked X-API-KEY, or its project deleted"},
     413: {"description": "Body or batch over the limits"},
     415: {"description": "Not application/json, or an encoding other than gzip"},
     429: {"description": "Over the key's rate; see Retry-After"},

@@ -2787,7 +2787,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Missing, invalid or revoked X-API-KEY */
+            /** @description Missing, invalid or revoked X-API-KEY, or its project deleted */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2860,7 +2860,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Missing, invalid or revoked X-API-KEY */
+            /** @description Missing, invalid or revoked X-API-KEY, or its project deleted */
             401: {
                 headers: {
                     [name: string]: unknown;
