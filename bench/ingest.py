@@ -76,19 +76,23 @@ def user_agents(n: int, rng: random.Random) -> list[str]:
 ROW_FILLED = ROW_COLUMNS[:8]
 
 
-def make_bodies(count: int, spread: float, seed: int = 7, form: str = "objects") -> list[bytes]:
+def make_bodies(
+    count: int, spread: float, seed: int = 7, form: str = "objects", batch_ids: int = 0
+) -> list[bytes]:
     """Gzip JSON batches, made before the clock starts so the senders only send.
 
     Timestamps fall within `spread` seconds before now: an SDK flushes every 2 s, so a batch
     holds seconds of traffic (a larger spread means more distinct rollup rows per batch).
     `form` "rows" writes the same events as the SDKs do (`columns` + `rows`, nanoseconds).
+    With `batch_ids`, that many bodies are made instead, the `count` batches of events over
+    again, each with its own `batch_id` as an SDK sends it (so the collector claims every one).
     """
     rng = random.Random(seed)
     agents = user_agents(2500, rng)
     weights = [1 / (rank**1.1) for rank in range(1, len(agents) + 1)]
     routes = [f"/v1/resource{i}" for i in range(30)]
     now = datetime.now(UTC)
-    bodies = []
+    payloads: list[dict[str, Any]] = []
     for _ in range(count):
         events: list[dict[str, Any]] = []
         picked = rng.choices(agents, weights=weights, k=BATCH)
@@ -113,8 +117,12 @@ def make_bodies(count: int, spread: float, seed: int = 7, form: str = "objects")
             }
         else:
             payload = {"events": events}
-        bodies.append(gzip.compress(json.dumps(payload).encode(), 6))
-    return bodies
+        payloads.append(payload)
+    if batch_ids:
+        payloads = [
+            {"batch_id": f"bench-{index}", **payloads[index % count]} for index in range(batch_ids)
+        ]
+    return [gzip.compress(json.dumps(payload).encode(), 6) for payload in payloads]
 
 
 def _row(event: dict[str, Any]) -> list[Any]:
@@ -302,8 +310,15 @@ def main() -> None:
         default="objects",
         help="events as JSON objects (default) or as rows, the form the SDKs send",
     )
+    parser.add_argument(
+        "--batch-ids",
+        action="store_true",
+        help="give every batch its own batch_id, as the SDKs do (one more statement per group)",
+    )
     args = parser.parse_args()
-    bodies = make_bodies(40, args.spread, form=args.form)
+    bodies = make_bodies(
+        40, args.spread, form=args.form, batch_ids=args.batches if args.batch_ids else 0
+    )
     results: dict[str, dict[str, Any]] = {}
     if not args.skip_sqlite:
         results["sqlite"] = run_collector("sqlite", "", bodies, args.batches, args.senders)
