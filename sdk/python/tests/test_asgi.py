@@ -186,6 +186,15 @@ class TestSelection:
         client.get("/users/1")
         assert [e["url"] for e in stored(collector)] == ["http://testserver/users/1"]
 
+    def test_exclusion_answers_are_kept_per_path_and_bounded(self, options: dict[str, Any]) -> None:
+        client = WhoWhyWhenMiddleware(build_app(None), **options).client
+        assert client is not None
+        for i in range(5000):
+            assert client.should_capture("GET", f"/users/{i}")
+            assert not client.should_capture("GET", "/health")
+            assert not client.should_capture("OPTIONS", f"/users/{i}")
+        assert len(client.excluded_paths) <= 4096
+
     def test_custom_exclusions_replace_the_defaults(
         self, collector: FakeCollector, options: dict[str, Any]
     ) -> None:

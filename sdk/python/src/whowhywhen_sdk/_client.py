@@ -101,20 +101,36 @@ def normalise_route(route: str | None) -> str | None:
     return route[:MAX_ROUTE]
 
 
+class _PathAnswers(dict[str, bool]):
+    """Whether a path is excluded, per path asked: one dict lookup per request once known."""
+
+    def __init__(self, pattern: re.Pattern[str]) -> None:
+        super().__init__()
+        self._pattern = pattern
+
+    def __missing__(self, path: str) -> bool:
+        if len(self) >= 4096:
+            self.clear()
+        answer = self[path] = self._pattern.fullmatch(path) is not None
+        return answer
+
+
 class Client:
     """The framework-agnostic core that every adapter shares: config, buffer and sender."""
 
     def __init__(self, config: Config, transport: Transport | None = None) -> None:
         self.config = config
         self._transport = transport or HTTPTransport(config.endpoint, config.api_key)
-        self._exclude = re.compile("|".join(f"(?:{p})" for p in config.exclude_paths) or "(?!)")
-        self._exclude_methods = frozenset(config.exclude_methods)
-        # The pattern's answer per path, and the proxy check per address: asked per request.
-        self._path_excluded = functools.lru_cache(maxsize=4096)(self._matches_excluded)
+        #: What decides whether a request is recorded; the ASGI middleware reads them inline.
+        self.excluded_methods = frozenset(config.exclude_methods)
+        self.excluded_paths = _PathAnswers(
+            re.compile("|".join(f"(?:{p})" for p in config.exclude_paths) or "(?!)")
+        )
+        self.sample_rate = config.sample_rate
+        # The proxy check per address: asked per request that has X-Forwarded-For.
         self._address_trusted = functools.lru_cache(maxsize=4096)(self._in_trusted_networks)
         #: Whether a request's consumer must be looked up even when none was set on it.
         self.wants_consumer = config.consumer_callback is not None
-        self._sample_rate = config.sample_rate
         self._trust_all = "*" in config.trusted_proxies
         self._networks = tuple(
             ipaddress.ip_network(p, strict=False) for p in config.trusted_proxies if p != "*"
@@ -133,11 +149,9 @@ class Client:
     # -- request path -------------------------------------------------------------------------
 
     def should_capture(self, method: str, path: str) -> bool:
-        if method in self._exclude_methods:
+        if method in self.excluded_methods or self.excluded_paths[path]:
             return False
-        if self._path_excluded(path):
-            return False
-        return self._sample_rate >= 1.0 or random.random() < self._sample_rate  # noqa: S311
+        return self.sample_rate >= 1.0 or random.random() < self.sample_rate  # noqa: S311
 
     def client_ip(self, peer: str | None, forwarded_for: str | None) -> str | None:
         """The client address, read from ``X-Forwarded-For`` only when the peer is trusted."""
@@ -153,9 +167,6 @@ class Client:
 
     def _is_trusted(self, ip: str) -> bool:
         return self._trust_all or self._address_trusted(ip)
-
-    def _matches_excluded(self, path: str) -> bool:
-        return self._exclude.fullmatch(path) is not None
 
     def _in_trusted_networks(self, ip: str) -> bool:
         try:

@@ -4,6 +4,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, MutableMapping
+from random import random
 from typing import Any, Callable
 from urllib.parse import quote
 
@@ -100,7 +101,11 @@ class WhoWhyWhenMiddleware:
                 await self.app(scope, receive, send)
             return
         method: str = scope["method"]
-        if not client.should_capture(method, scope["path"]):
+        if (
+            method in client.excluded_methods
+            or client.excluded_paths[scope["path"]]
+            or (client.sample_rate < 1.0 and random() >= client.sample_rate)  # noqa: S311
+        ):
             await self.app(scope, receive, send)
             return
 
