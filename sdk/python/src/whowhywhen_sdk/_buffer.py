@@ -5,7 +5,7 @@ from collections import deque
 from threading import get_ident
 from typing import Any
 
-from ._event import Record
+from ._event import Queued
 
 #: Why an event was dropped; the counts travel to the collector with the next batch.
 DROP_REASONS: tuple[str, ...] = (
@@ -88,7 +88,7 @@ class Buffer:
     """
 
     def __init__(self, max_items: int, max_bytes: int, stats: Stats) -> None:
-        self._items: deque[tuple[Record, int]] = deque()
+        self._items: deque[tuple[Queued, int]] = deque()
         self._max_items = max_items
         self._max_bytes = max_bytes
         self._stats = stats
@@ -122,7 +122,7 @@ class Buffer:
         if signal is not None:
             signal.set()
 
-    def put(self, event: Record, size: int) -> None:
+    def put(self, event: Queued, size: int) -> None:
         if get_ident() != self._owner:
             self._put_locked(event, size)
             return
@@ -138,7 +138,7 @@ class Buffer:
             with self._lock:  # once a batch: arm() may be setting the signal meanwhile
                 self._fire()
 
-    def _put_locked(self, event: Record, size: int) -> None:
+    def _put_locked(self, event: Queued, size: int) -> None:
         with self._lock:
             if self._owner is None:
                 self._owner = get_ident()
@@ -168,8 +168,8 @@ class Buffer:
             dropped += 1
         return dropped
 
-    def take(self, count: int) -> list[Record]:
-        out: list[Record] = []
+    def take(self, count: int) -> list[Queued]:
+        out: list[Queued] = []
         with self._lock:
             items = self._items
             while items and len(out) < count:

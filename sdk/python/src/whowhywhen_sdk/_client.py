@@ -16,7 +16,7 @@ from typing import Any, Callable
 from . import _log
 from ._buffer import Buffer, Stats
 from ._config import Config, ConfigError, env_enabled, resolve_config
-from ._event import MAX_NAME, MAX_ROUTE, MAX_UA, MAX_URL, Record
+from ._event import MAX_NAME, MAX_ROUTE, MAX_UA, MAX_URL, Queued
 from ._log import log_limited, logger
 from ._sender import Sender
 from ._transport import HTTPTransport, Transport
@@ -214,14 +214,16 @@ class Client:
         it an id and writes the JSON."""
         try:
             name = consumer[1] if consumer[0] is not None else None
+            url = url if len(url) <= MAX_URL else url[:MAX_URL]
+            user_agent = None if user_agent is None else user_agent[:MAX_UA]
             self.put(
                 (
-                    url if len(url) <= MAX_URL else url[:MAX_URL],
+                    url,
                     method,
                     status_code,
                     duration_ns,
                     timestamp_ns,
-                    None if user_agent is None else user_agent[:MAX_UA],
+                    user_agent,
                     ip_address,
                     route,
                     request_size,
@@ -229,19 +231,20 @@ class Client:
                     None if exception is None else exception[:MAX_NAME],
                     consumer[0],
                     name,
-                )
+                ),
+                len(url) + (len(user_agent) if user_agent else 0) + 200,
             )
         except Exception:
             log_limited(
                 "capture", logging.WARNING, "WhoWhyWhen could not record a request", exc_info=True
             )
 
-    def put(self, record: Record) -> None:
-        """Queue a record as it is: the request path's whole share of the work."""
+    def put(self, record: Queued, size: int) -> None:
+        """Queue a record as it is, ``size`` its approximate bytes: the request path's whole
+        share of the work."""
         if self._sender is None:
             self.start()
-        user_agent = record[5]
-        self.buffer.put(record, len(record[0]) + (len(user_agent) if user_agent else 0) + 200)
+        self.buffer.put(record, size)
 
     # -- lifecycle ----------------------------------------------------------------------------
 
