@@ -16,6 +16,8 @@ async def call_asgi(
     body: bytes = b"",
     headers: Sequence[tuple[bytes, bytes]] = (),
     client: tuple[str, int] | None = ("203.0.113.5", 40000),
+    host: bytes | None = b"api.test",
+    scope_values: dict[str, Any] | None = None,
 ) -> list[Any]:
     scope: dict[str, Any] = {
         "type": "http",
@@ -27,9 +29,10 @@ async def call_asgi(
         "raw_path": path.encode(),
         "query_string": query,
         "root_path": "",
-        "headers": [(b"host", b"api.test"), *headers],
+        "headers": [*([(b"host", host)] if host is not None else []), *headers],
         "client": client,
         "server": ("api.test", 80),
+        **(scope_values or {}),
     }
     messages: list[Any] = []
     finished = asyncio.Event()

@@ -174,6 +174,56 @@ class TestCapture:
             "/api/items/{item_id}",
         ]
 
+    def test_url_and_route_under_a_root_path_and_a_mount(
+        self, collector: FakeCollector, options: dict[str, Any]
+    ) -> None:
+        app = build_app(options)
+        run(
+            app,
+            "GET",
+            "/proxy/sub/things/t-1",
+            query=b"x=1",
+            scope_values={"root_path": "/proxy"},
+        )
+        run(app, "GET", "/proxy/v1/orders/o-2", scope_values={"root_path": "/proxy"})
+        first, second = stored(collector)
+        assert (first["url"], first["route"]) == (
+            "http://api.test/proxy/sub/things/t-1?x=1",
+            "/sub/things/{thing_id}",
+        )
+        assert (second["url"], second["route"]) == (
+            "http://api.test/proxy/v1/orders/o-2",
+            "/v1/orders/{order_id}",
+        )
+
+    def test_url_without_a_host_header_or_a_raw_path(
+        self, collector: FakeCollector, options: dict[str, Any]
+    ) -> None:
+        app = build_app(options)
+        run(app, "GET", "/users/1", host=None)
+        run(app, "GET", "/users/2", host=None, scope_values={"server": None})
+        run(app, "GET", "/v1/orders/a b", scope_values={"raw_path": None})
+        assert [e["url"] for e in stored(collector)] == [
+            "http://api.test:80/users/1",
+            "http://localhost/users/2",
+            "http://api.test/v1/orders/a%20b",
+        ]
+
+    def test_non_ascii_paths_queries_and_user_agents_are_read_as_latin_1(
+        self, collector: FakeCollector, options: dict[str, Any]
+    ) -> None:
+        run(
+            build_app(options),
+            "GET",
+            "/v1/orders/caf\u00e9",
+            query="q=\u00e9".encode(),
+            headers=[(b"user-agent", "agent \u00e9".encode())],
+        )
+        (event,) = stored(collector)
+        assert event["url"] == "http://api.test/v1/orders/caf\u00c3\u00a9?q=\u00c3\u00a9"
+        assert event["user_agent"] == "agent \u00c3\u00a9"
+        assert event["route"] == "/v1/orders/{order_id}"
+
 
 class TestSelection:
     def test_health_checks_static_files_and_options_are_not_recorded(
@@ -185,6 +235,15 @@ class TestSelection:
         client.options("/users/1")
         client.get("/users/1")
         assert [e["url"] for e in stored(collector)] == ["http://testserver/users/1"]
+
+    def test_exclusion_answers_are_kept_per_path_and_bounded(self, options: dict[str, Any]) -> None:
+        client = WhoWhyWhenMiddleware(build_app(None), **options).client
+        assert client is not None
+        for i in range(5000):
+            assert client.should_capture("GET", f"/users/{i}")
+            assert not client.should_capture("GET", "/health")
+            assert not client.should_capture("OPTIONS", f"/users/{i}")
+        assert len(client.excluded_paths) <= 4096
 
     def test_custom_exclusions_replace_the_defaults(
         self, collector: FakeCollector, options: dict[str, Any]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import uuid
+from collections.abc import Sequence
 
 import pytest
 
@@ -13,11 +14,14 @@ from whowhywhen_sdk._event import (
     MAX_UA,
     MAX_URL,
     ROW_COLUMNS,
+    AsgiRecord,
+    BatchRows,
+    Queued,
     Record,
+    Row,
     check_row,
     encode_rows,
     event_ids,
-    rows_of,
 )
 
 FULL: Record = (
@@ -51,6 +55,12 @@ ODD: Record = (
     "c",
     None,
 )
+
+
+def rows_of(records: Sequence[Queued]) -> list[Row]:
+    rows, failed = BatchRows().rows(records)
+    assert failed == 0
+    return rows
 
 
 def test_a_row_is_an_id_and_a_record() -> None:
@@ -132,3 +142,136 @@ def test_event_ids_are_distinct_version_4_uuids() -> None:
             assert str(parsed) == text
         seen.update(batch)
     assert len(seen) == 50 * 500
+
+
+class Endpoint:
+    """A route that answered itself (Starlette's Route, APIRoute): it has an endpoint."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.endpoint = object()
+
+
+class Mounted:
+    """A route that handed the request to another app (Starlette's Mount): no endpoint."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+
+def asgi(**values: object) -> AsgiRecord:
+    """A raw ASGI record as the middleware queues it, with the given fields replaced."""
+    fields: dict[str, object] = {
+        "scheme": "http",
+        "host": b"api.test",
+        "target": b"/users/7",
+        "query": b"",
+        "method": "GET",
+        "status": 200,
+        "duration": 1_500,
+        "timestamp": 1_764_899_329_478_540_200,
+        "agent": b"curl/8.5",
+        "client": ("203.0.113.5", 40000),
+        "route": None,
+        "mount_root": "",
+        "root_path": "",
+        "request_size": None,
+        "response_size": 12,
+        "exception": None,
+        "consumer": None,
+    }
+    assert set(values) <= set(fields)
+    fields.update(values)
+    return tuple(fields.values())  # type: ignore[return-value]
+
+
+def asgi_row(**values: object) -> Row:
+    (row,) = rows_of([asgi(**values)])
+    return row
+
+
+class TestAsgiRecords:
+    def test_a_raw_record_becomes_the_same_row_as_a_record(self) -> None:
+        (row,) = rows_of([asgi(query=b"expand=1")])
+        assert row[1:] == (
+            "http://api.test/users/7?expand=1",
+            "GET",
+            200,
+            1_500,
+            1_764_899_329_478_540_200,
+            "curl/8.5",
+            "203.0.113.5",
+            None,
+            None,
+            12,
+            None,
+            None,
+            None,
+        )
+
+    def test_url_from_scheme_host_raw_path_and_query(self) -> None:
+        assert asgi_row(scheme="https", host=b"api.test:8443")[1] == "https://api.test:8443/users/7"
+        assert asgi_row(query=b"q=caf%C3%A9&x")[1] == "http://api.test/users/7?q=caf%C3%A9&x"
+        # Non-ASCII bytes of a raw path are read as latin-1, one character a byte, as before.
+        assert asgi_row(target="/caf\u00e9".encode())[1] == "http://api.test/caf\u00c3\u00a9"
+
+    def test_without_a_host_header_the_server_address_or_localhost(self) -> None:
+        assert asgi_row(host=("10.0.0.2", 8000))[1] == "http://10.0.0.2:8000/users/7"
+        assert asgi_row(host=None)[1] == "http://localhost/users/7"
+
+    def test_without_a_raw_path_the_path_is_quoted(self) -> None:
+        assert asgi_row(target="/api/caf\u00e9 x")[1] == "http://api.test/api/caf%C3%A9%20x"
+
+    def test_the_url_is_cut_to_the_limit(self) -> None:
+        url = asgi_row(target=b"/" + b"y" * MAX_URL)[1]
+        assert len(url) == MAX_URL
+        assert url.startswith("http://api.test/yyy")
+
+    def test_route_templates_with_mounts_and_root_paths(self) -> None:
+        route, mount = Endpoint("/items/{id}"), Mounted("/static")
+        assert asgi_row(route=route)[8] == "/items/{id}"
+        # A router mounted under /api: the prefix the app added to root_path comes first.
+        assert asgi_row(route=route, root_path="/api")[8] == "/api/items/{id}"
+        # Served under a proxy's root_path: that part is not the app's route.
+        assert asgi_row(route=route, mount_root="/proxy", root_path="/proxy/api")[8] == (
+            "/api/items/{id}"
+        )
+        assert asgi_row(route=mount, root_path="/static")[8] == "/static/{path}"
+        assert asgi_row(route=mount)[8] == "/static/{path}"
+        assert asgi_row(route=object())[8] is None
+
+    def test_cached_values_follow_each_distinct_value(self) -> None:
+        first, second = Endpoint("/a/{x}"), Endpoint("/b/{y}")
+        items = [
+            asgi(route=first, agent=b"one", host=b"a.test"),
+            asgi(route=second, agent=b"two", host=b"b.test", scheme="https"),
+            asgi(route=first, agent=b"one", host=b"a.test", root_path="/v2"),
+            asgi(route=second, agent=b"two", host=b"b.test"),
+        ]
+        rows = [row[1:] for row in rows_of(items)]
+        assert [(r[0], r[5], r[7]) for r in rows] == [
+            ("http://a.test/users/7", "one", "/a/{x}"),
+            ("https://b.test/users/7", "two", "/b/{y}"),
+            ("http://a.test/users/7", "one", "/v2/a/{x}"),
+            ("http://b.test/users/7", "two", "/b/{y}"),
+        ]
+
+    def test_long_user_agents_are_cut(self) -> None:
+        assert asgi_row(agent=b"u" * (MAX_UA + 10))[6] == "u" * MAX_UA
+        assert asgi_row(agent=None)[6] is None
+
+    def test_addresses_sizes_statuses_exceptions_and_consumers(self) -> None:
+        assert asgi_row(client="198.51.100.9")[7] == "198.51.100.9"  # from X-Forwarded-For
+        assert asgi_row(client=None)[7] is None
+        assert asgi_row(request_size=b"123")[9] == 123
+        assert asgi_row(request_size=b"12x")[9] is None
+        assert asgi_row(request_size=77)[9] == 77  # a chunked body, counted
+        assert asgi_row(status=0)[3] == 500
+        assert asgi_row(exception="E" * 300)[11] == "E" * 256
+        assert asgi_row(consumer=("acme", "Acme Inc"))[12:] == ("acme", "Acme Inc")
+        assert asgi_row(consumer=("acme", None))[12:] == ("acme", None)
+
+    def test_a_malformed_item_is_counted_and_the_rest_written(self) -> None:
+        rows, failed = BatchRows().rows([asgi(query=12345), FULL, asgi()])
+        assert failed == 1
+        assert [row[1] for row in rows] == [FULL[0], "http://api.test/users/7"]

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from threading import get_ident
 from typing import Any
 
-from ._event import Record
+from ._event import Queued
 
 #: Why an event was dropped; the counts travel to the collector with the next batch.
 DROP_REASONS: tuple[str, ...] = (
@@ -26,11 +27,18 @@ class Stats:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self.produced = 0
+        # Events queued, in two counts so that neither needs a lock: one written only by the
+        # thread that owns the buffer's unlocked path, one only under the buffer's lock.
+        self.produced_unlocked = 0
+        self.produced_locked = 0
         self.delivered = 0
         self.rejected = 0
         self.dropped = _zero()
         self._unreported = _zero()
+
+    @property
+    def produced(self) -> int:
+        return self.produced_unlocked + self.produced_locked
 
     def drop(self, reason: str, count: int) -> None:
         if count <= 0:
@@ -72,17 +80,24 @@ class Stats:
 class Buffer:
     """A bounded FIFO of events (by count and by approximate bytes) that drops the oldest.
 
-    ``put`` is called on the request path: it only appends under a lock, and wakes the sender
-    once (``arm``/``signal``) when ``threshold`` events are waiting.
+    ``put`` is called on the request path. The first thread that puts (an ASGI server's event
+    loop) owns an unlocked path: ``deque.append`` and ``popleft`` are atomic, and every counter
+    has a single writer (the owner, or whoever holds the lock), so the owner takes the lock only
+    to drop when the queue is full. Other threads (a WSGI server's workers) put under the lock.
+    The sender is woken once (``arm``/``signal``) when ``threshold`` events are waiting.
     """
 
     def __init__(self, max_items: int, max_bytes: int, stats: Stats) -> None:
-        self._items: deque[tuple[Record, int]] = deque()
-        self._bytes = 0
+        self._items: deque[tuple[Queued, int]] = deque()
         self._max_items = max_items
         self._max_bytes = max_bytes
         self._stats = stats
         self._lock = threading.Lock()
+        self._owner: int | None = None
+        # Bytes in the queue: put by the owner + put under the lock - taken or dropped under it.
+        self._bytes_unlocked = 0
+        self._bytes_locked = 0
+        self._bytes_out = 0
         self.overflow_reason = "queue_overflow"
         self._threshold = 0
         self._signal: threading.Event | None = None
@@ -90,50 +105,86 @@ class Buffer:
     def __len__(self) -> int:
         return len(self._items)
 
+    def queued_bytes(self) -> int:
+        return self._bytes_unlocked + self._bytes_locked - self._bytes_out
+
     def arm(self, threshold: int, signal: threading.Event) -> None:
         """Set ``signal`` the next time at least ``threshold`` events are waiting."""
         with self._lock:
+            self._threshold = threshold  # before the signal, which the owner reads unlocked
             self._signal = signal
-            self._threshold = threshold
             if len(self._items) >= threshold:
                 self._fire()
 
     def _fire(self) -> None:
+        """Under the lock."""
         signal, self._signal = self._signal, None
         if signal is not None:
             signal.set()
 
-    def put(self, event: Record, size: int) -> None:
-        dropped = 0
+    def put(self, event: Queued, size: int) -> None:
+        if get_ident() != self._owner:
+            self._put_locked(event, size)
+            return
+        items = self._items
+        items.append((event, size))
+        self._bytes_unlocked += size
+        self._stats.produced_unlocked += 1
+        if len(items) > self._max_items or (
+            self._bytes_unlocked + self._bytes_locked - self._bytes_out > self._max_bytes
+        ):
+            self._shed()
+        if self._signal is not None and len(items) >= self._threshold:
+            with self._lock:  # once a batch: arm() may be setting the signal meanwhile
+                self._fire()
+
+    def _put_locked(self, event: Queued, size: int) -> None:
         with self._lock:
-            items = self._items
-            items.append((event, size))
-            self._bytes += size
-            self._stats.produced += 1
-            while len(items) > self._max_items or (
-                self._bytes > self._max_bytes and len(items) > 1
-            ):
-                self._bytes -= items.popleft()[1]
-                dropped += 1
-            if self._signal is not None and len(items) >= self._threshold:
+            if self._owner is None:
+                self._owner = get_ident()
+            self._items.append((event, size))
+            self._bytes_locked += size
+            self._stats.produced_locked += 1
+            dropped = self._drop_oldest()
+            if self._signal is not None and len(self._items) >= self._threshold:
                 self._fire()
         if dropped:
             self._stats.drop(self.overflow_reason, dropped)
 
-    def take(self, count: int) -> list[Record]:
-        out: list[Record] = []
+    def _shed(self) -> None:
+        with self._lock:
+            dropped = self._drop_oldest()
+        if dropped:
+            self._stats.drop(self.overflow_reason, dropped)
+
+    def _drop_oldest(self) -> int:
+        """Under the lock: drop the oldest while over either bound, always keeping the newest."""
+        items = self._items
+        dropped = 0
+        while len(items) > self._max_items or (
+            self.queued_bytes() > self._max_bytes and len(items) > 1
+        ):
+            self._bytes_out += items.popleft()[1]
+            dropped += 1
+        return dropped
+
+    def take(self, count: int) -> list[Queued]:
+        out: list[Queued] = []
         with self._lock:
             items = self._items
             while items and len(out) < count:
                 event, size = items.popleft()
-                self._bytes -= size
+                self._bytes_out += size
                 out.append(event)
         return out
 
     def clear(self, reason: str) -> int:
+        # One by one: the owner may append meanwhile, and what it appends is not counted here.
+        count = 0
         with self._lock:
-            count = len(self._items)
-            self._items.clear()
-            self._bytes = 0
+            items = self._items
+            for _ in range(len(items)):
+                self._bytes_out += items.popleft()[1]
+                count += 1
         self._stats.drop(reason, count)
         return count

@@ -16,7 +16,7 @@ from typing import Any, Callable
 from . import _log
 from ._buffer import Buffer, Stats
 from ._config import Config, ConfigError, env_enabled, resolve_config
-from ._event import MAX_NAME, MAX_ROUTE, MAX_UA, MAX_URL, Record
+from ._event import MAX_NAME, MAX_ROUTE, MAX_UA, MAX_URL, Queued
 from ._log import log_limited, logger
 from ._sender import Sender
 from ._transport import HTTPTransport, Transport
@@ -101,20 +101,36 @@ def normalise_route(route: str | None) -> str | None:
     return route[:MAX_ROUTE]
 
 
+class _PathAnswers(dict[str, bool]):
+    """Whether a path is excluded, per path asked: one dict lookup per request once known."""
+
+    def __init__(self, pattern: re.Pattern[str]) -> None:
+        super().__init__()
+        self._pattern = pattern
+
+    def __missing__(self, path: str) -> bool:
+        if len(self) >= 4096:
+            self.clear()
+        answer = self[path] = self._pattern.fullmatch(path) is not None
+        return answer
+
+
 class Client:
     """The framework-agnostic core that every adapter shares: config, buffer and sender."""
 
     def __init__(self, config: Config, transport: Transport | None = None) -> None:
         self.config = config
         self._transport = transport or HTTPTransport(config.endpoint, config.api_key)
-        self._exclude = re.compile("|".join(f"(?:{p})" for p in config.exclude_paths) or "(?!)")
-        self._exclude_methods = frozenset(config.exclude_methods)
-        # The pattern's answer per path, and the proxy check per address: asked per request.
-        self._path_excluded = functools.lru_cache(maxsize=4096)(self._matches_excluded)
+        #: What decides whether a request is recorded; the ASGI middleware reads them inline.
+        self.excluded_methods = frozenset(config.exclude_methods)
+        self.excluded_paths = _PathAnswers(
+            re.compile("|".join(f"(?:{p})" for p in config.exclude_paths) or "(?!)")
+        )
+        self.sample_rate = config.sample_rate
+        # The proxy check per address: asked per request that has X-Forwarded-For.
         self._address_trusted = functools.lru_cache(maxsize=4096)(self._in_trusted_networks)
         #: Whether a request's consumer must be looked up even when none was set on it.
         self.wants_consumer = config.consumer_callback is not None
-        self._sample_rate = config.sample_rate
         self._trust_all = "*" in config.trusted_proxies
         self._networks = tuple(
             ipaddress.ip_network(p, strict=False) for p in config.trusted_proxies if p != "*"
@@ -133,11 +149,9 @@ class Client:
     # -- request path -------------------------------------------------------------------------
 
     def should_capture(self, method: str, path: str) -> bool:
-        if method in self._exclude_methods:
+        if method in self.excluded_methods or self.excluded_paths[path]:
             return False
-        if self._path_excluded(path):
-            return False
-        return self._sample_rate >= 1.0 or random.random() < self._sample_rate  # noqa: S311
+        return self.sample_rate >= 1.0 or random.random() < self.sample_rate  # noqa: S311
 
     def client_ip(self, peer: str | None, forwarded_for: str | None) -> str | None:
         """The client address, read from ``X-Forwarded-For`` only when the peer is trusted."""
@@ -153,9 +167,6 @@ class Client:
 
     def _is_trusted(self, ip: str) -> bool:
         return self._trust_all or self._address_trusted(ip)
-
-    def _matches_excluded(self, path: str) -> bool:
-        return self._exclude.fullmatch(path) is not None
 
     def _in_trusted_networks(self, ip: str) -> bool:
         try:
@@ -203,14 +214,16 @@ class Client:
         it an id and writes the JSON."""
         try:
             name = consumer[1] if consumer[0] is not None else None
+            url = url if len(url) <= MAX_URL else url[:MAX_URL]
+            user_agent = None if user_agent is None else user_agent[:MAX_UA]
             self.put(
                 (
-                    url if len(url) <= MAX_URL else url[:MAX_URL],
+                    url,
                     method,
                     status_code,
                     duration_ns,
                     timestamp_ns,
-                    None if user_agent is None else user_agent[:MAX_UA],
+                    user_agent,
                     ip_address,
                     route,
                     request_size,
@@ -218,19 +231,20 @@ class Client:
                     None if exception is None else exception[:MAX_NAME],
                     consumer[0],
                     name,
-                )
+                ),
+                len(url) + (len(user_agent) if user_agent else 0) + 200,
             )
         except Exception:
             log_limited(
                 "capture", logging.WARNING, "WhoWhyWhen could not record a request", exc_info=True
             )
 
-    def put(self, record: Record) -> None:
-        """Queue a record as it is: the request path's whole share of the work."""
+    def put(self, record: Queued, size: int) -> None:
+        """Queue a record as it is, ``size`` its approximate bytes: the request path's whole
+        share of the work."""
         if self._sender is None:
             self.start()
-        user_agent = record[5]
-        self.buffer.put(record, len(record[0]) + (len(user_agent) if user_agent else 0) + 200)
+        self.buffer.put(record, size)
 
     # -- lifecycle ----------------------------------------------------------------------------
 

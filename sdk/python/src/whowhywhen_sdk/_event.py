@@ -1,17 +1,19 @@
 """One captured request, as the request path stores it and as the sender writes it.
 
-The request path only builds a plain tuple (a :data:`Record`) and appends it to the buffer:
-no dictionary, no id, no date formatting, no float. The sender thread writes a whole batch as
-rows (the collector's ``columns`` + ``rows`` form) with one call of the standard library's C
-JSON encoder, so the host's CPU pays for almost no per-event Python.
+The request path only builds a plain tuple (a :data:`Record`, or the ASGI middleware's
+:data:`AsgiRecord` of raw request pieces) and appends it to the buffer: no dictionary, no id, no
+date formatting, no float. The sender thread turns each batch into rows (:class:`BatchRows`, the
+collector's ``columns`` + ``rows`` form) and writes them with one call of the standard library's
+C JSON encoder, so the host's CPU pays for almost no per-event Python.
 """
 
 from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Union, cast
+from urllib.parse import quote
 
 #: ``(url, method, status_code, duration_ns, timestamp_ns, user_agent, ip_address, route,
 #: request_size, response_size, exception, consumer, consumer_name)``: the duration and the
@@ -62,7 +64,7 @@ _UUID_SET = (0x4000 << 64) | (0x8 << 60)
 _encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 
 
-def event_ids(count: int) -> Iterator[str]:
+def event_ids(count: int) -> list[str]:
     """``count`` distinct version-4 UUIDs from one random draw: 96 random bits shared by the
     batch and a 32-bit counter that starts at a random point. No system call per id (the
     ``random`` module is seeded from the OS, and reseeded in forked children)."""
@@ -70,16 +72,170 @@ def event_ids(count: int) -> Iterator[str]:
     h = f"{base:032x}"
     prefix = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:24]}"
     low = base & 0xFFFFFFFF
-    for i in range(count):
-        yield f"{prefix}{(low + i) & 0xFFFFFFFF:08x}"
+    return [f"{prefix}{(low + i) & 0xFFFFFFFF:08x}" for i in range(count)]
 
 
+#: What the ASGI middleware queues: ``(scheme, host, target, query_string, method, status,
+#: duration_ns, timestamp_ns, user_agent, client, route, mount_root, root_path, request_size,
+#: response_size, exception, consumer)``, as the scope and the headers hold them: ``host`` the
+#: ``Host`` header's bytes, else the scope's ``server``; ``target`` the ``raw_path`` bytes, else
+#: the unquoted path (str); ``user_agent`` bytes; ``client`` the scope's ``(host, port)``, or the
+#: address already read from ``X-Forwarded-For`` (str); ``route`` the scope's route object,
+#: ``mount_root`` the ``root_path`` the middleware was called with and ``root_path`` the one the
+#: app left; ``request_size`` the ``Content-Length`` bytes or the count of a chunked body;
+#: ``status`` 0 when no response started; ``consumer`` an ``(id, name)`` pair or None.
+AsgiRecord = tuple[
+    str,
+    Any,
+    "bytes | str",
+    "bytes | None",
+    str,
+    int,
+    int,
+    int,
+    "bytes | None",
+    Any,
+    Any,
+    str,
+    Any,
+    "int | bytes | None",
+    int,
+    "str | None",
+    "tuple[str | None, str | None] | None",
+]
 Row = tuple[Any, ...]
+#: What the buffer holds; the two kinds are told apart by their length.
+Queued = Union[Record, AsgiRecord]
+ASGI_RECORD_LENGTH = 17
+_SAFE = "/%:@!$&'()*+,;=~-._"
+_CACHE_SIZE = 1024
 
 
-def rows_of(records: Sequence[Record]) -> list[Row]:
-    """Each record with its new event id in front: the rows of one batch."""
-    return [(event_id, *record) for event_id, record in zip(event_ids(len(records)), records)]
+def route_template(route: Any, mount_root: str, root_path: Any) -> str | None:
+    """The template of the route that answered, with the prefixes of the mounts above it."""
+    path = getattr(route, "path", None)
+    if not isinstance(path, str):
+        return None
+    prefix = str(root_path)[len(mount_root) :]
+    if not hasattr(route, "endpoint"):
+        # The route that answered is a Mount of another app: its path is already in root_path.
+        return ((prefix or path) + "/{path}")[:MAX_ROUTE]
+    return (prefix + path)[:MAX_ROUTE]
+
+
+def _int(value: int | bytes | None) -> int | None:
+    if value is None or type(value) is int:
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        return None
+
+
+class BatchRows:
+    """Writes queued items as rows, on the sender thread. An ASGI middleware's raw pieces become
+    a record's values here; those that repeat (URL origins, route templates, user agents) are
+    worked out once per distinct value, not once per request on the host's event loop."""
+
+    def __init__(self) -> None:
+        self._origins: dict[tuple[str, bytes], str] = {}
+        self._routes: dict[tuple[int, str, str], tuple[Any, str | None]] = {}
+        self._agents: dict[bytes, str] = {}
+
+    def rows(self, items: Sequence[Queued]) -> tuple[list[Row], int]:
+        """Each item as a row with a new event id in front, and how many items could not be
+        read (a malformed scope)."""
+        out: list[Row] = []
+        failed = 0
+        origins, routes, agents = self._origins, self._routes, self._agents
+        for event_id, item in zip(event_ids(len(items)), items):
+            if len(item) != ASGI_RECORD_LENGTH:
+                out.append((event_id, *item))
+                continue
+            try:
+                (
+                    scheme,
+                    host,
+                    target,
+                    query,
+                    method,
+                    status,
+                    duration,
+                    timestamp,
+                    agent,
+                    client,
+                    route,
+                    mount_root,
+                    root_path,
+                    request_size,
+                    response_size,
+                    exception,
+                    consumer,
+                ) = cast(AsgiRecord, item)
+                if type(host) is bytes and host:
+                    origin = origins.get((scheme, host))
+                    if origin is None:
+                        origin = f"{scheme}://{host.decode('latin-1')}"
+                        if len(origins) >= _CACHE_SIZE:
+                            origins.clear()
+                        origins[scheme, host] = origin
+                elif host:
+                    origin = f"{scheme}://{host[0]}:{host[1]}"
+                else:
+                    origin = f"{scheme}://localhost"
+                if type(target) is bytes:
+                    url = origin + target.decode("latin-1")
+                else:
+                    url = origin + quote(str(target), safe=_SAFE)
+                if query:
+                    url += "?" + query.decode("latin-1")
+                if len(url) > MAX_URL:
+                    url = url[:MAX_URL]
+                user_agent = None
+                if agent is not None:
+                    user_agent = agents.get(agent)
+                    if user_agent is None:
+                        user_agent = agent[:MAX_UA].decode("latin-1")
+                        if len(agent) <= MAX_UA:  # longer ones are not kept: the cache stays small
+                            if len(agents) >= _CACHE_SIZE:
+                                agents.clear()
+                            agents[agent] = user_agent
+                template = None
+                if route is not None:
+                    if type(root_path) is str:
+                        key = (id(route), mount_root, root_path)
+                        cached = routes.get(key)
+                        if cached is not None and cached[0] is route:
+                            template = cached[1]
+                        else:
+                            template = route_template(route, mount_root, root_path)
+                            if len(routes) >= _CACHE_SIZE:
+                                routes.clear()
+                            routes[key] = (route, template)
+                    else:
+                        template = route_template(route, mount_root, root_path)
+                ident, name = consumer if consumer is not None else (None, None)
+                out.append(
+                    (
+                        event_id,
+                        url,
+                        method,
+                        status if status else 500,
+                        duration,
+                        timestamp,
+                        user_agent,
+                        client if client is None or type(client) is str else client[0],
+                        template,
+                        _int(request_size),
+                        response_size,
+                        None if exception is None else exception[:MAX_NAME],
+                        ident,
+                        name,
+                    )
+                )
+            except Exception:
+                failed += 1
+        return out, failed
 
 
 def encode_rows(rows: Sequence[Row]) -> bytes:

@@ -22,7 +22,15 @@ from typing import Any
 
 from ._buffer import Buffer, Stats
 from ._config import Config
-from ._event import MAX_ROW_BYTES, ROW_COLUMNS, Record, Row, check_row, encode_rows, rows_of
+from ._event import (
+    MAX_ROW_BYTES,
+    ROW_COLUMNS,
+    BatchRows,
+    Queued,
+    Row,
+    check_row,
+    encode_rows,
+)
 from ._log import key_prefix, log_limited, logger
 from ._transport import Response, Transport, encode_body, parse_retry_after
 from ._version import __version__
@@ -102,6 +110,7 @@ class Sender:
         self._auth_until = 0.0
         self._auth_logged = False
         self._reports_refused = False
+        self._rows = BatchRows()
         self._thread = threading.Thread(target=self._run, name="whowhywhen-sender", daemon=True)
 
     # -- control, from other threads -------------------------------------------------------
@@ -223,8 +232,11 @@ class Sender:
 
     # -- batches ------------------------------------------------------------------------------
 
-    def _queue_batch(self, records: list[Record]) -> bool:
-        rows = rows_of(records)
+    def _queue_batch(self, items: list[Queued]) -> bool:
+        rows, failed = self._rows.rows(items)
+        if failed:
+            self._stats.drop("send_error", failed)
+            log_limited("serialize", logging.WARNING, "WhoWhyWhen could not encode an event")
         limit = self._config.max_event_bytes
         encoded: bytes | None = None
         if limit >= MAX_ROW_BYTES:  # no row can be too large: one call for the whole batch

@@ -4,14 +4,15 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, MutableMapping
+from random import random
 from typing import Any, Callable
-from urllib.parse import quote
 
-from ._client import CONSUMER_KEY, EXCEPTION_KEY, Client, get_client, is_sdk_request
-from ._event import MAX_NAME, MAX_ROUTE, MAX_UA, MAX_URL
+from ._client import CONSUMER_KEY, EXCEPTION_KEY, SDK_UA_PREFIX, Client, get_client
 from ._log import log_limited
 
 perf_counter_ns = time.perf_counter_ns
+time_ns = time.time_ns
+_SDK_UA = SDK_UA_PREFIX.encode()
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -20,7 +21,6 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _request_class: Any = None
-_NO_CONSUMER: tuple[None, None] = (None, None)
 
 
 def _starlette_request(scope: Scope) -> Any:
@@ -34,25 +34,6 @@ def _starlette_request(scope: Scope) -> Any:
         else:
             _request_class = Request
     return _request_class(scope) if _request_class else scope
-
-
-def _int(value: bytes | None) -> int | None:
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
-        return None
-
-
-def _route_template(scope: Scope, root_path: str) -> str | None:
-    route = scope.get("route")
-    path = getattr(route, "path", None)
-    if not isinstance(path, str):
-        return None
-    prefix = str(scope.get("root_path", ""))[len(root_path) :]
-    if not hasattr(route, "endpoint"):
-        # The route that answered is a Mount of another app: its path is already in root_path.
-        return ((prefix or path) + "/{path}")[:MAX_ROUTE]
-    return (prefix + path)[:MAX_ROUTE]
 
 
 class WhoWhyWhenMiddleware:
@@ -100,15 +81,21 @@ class WhoWhyWhenMiddleware:
                 await self.app(scope, receive, send)
             return
         method: str = scope["method"]
-        if not client.should_capture(method, scope["path"]):
+        if (
+            method in client.excluded_methods
+            or client.excluded_paths[scope["path"]]
+            or (client.sample_rate < 1.0 and random() >= client.sample_rate)  # noqa: S311
+        ):
             await self.app(scope, receive, send)
             return
 
+        # Only raw pieces are kept on the event loop: the sender thread builds the URL, the route
+        # template and the texts (AsgiRecords), once per distinct value where they repeat.
         user_agent = host = forwarded = length = None
         chunked = False
         for name, value in scope["headers"]:
             if name == b"user-agent":
-                user_agent = value[:MAX_UA].decode("latin-1")
+                user_agent = value
             elif name == b"host":
                 host = value
             elif name == b"x-forwarded-for":
@@ -118,12 +105,12 @@ class WhoWhyWhenMiddleware:
                 length = value
             elif name == b"transfer-encoding":
                 chunked = True
-        if is_sdk_request(user_agent):
+        if user_agent is not None and user_agent.startswith(_SDK_UA):
             await self.app(scope, receive, send)
             return
 
-        root_path: str = scope.get("root_path", "")
-        timestamp = time.time_ns()
+        mount_root: str = scope.get("root_path", "")
+        timestamp = time_ns()
         start = perf_counter_ns()
         status = 0
         response_size = 0
@@ -165,45 +152,38 @@ class WhoWhyWhenMiddleware:
             try:
                 if not end:
                     end = perf_counter_ns()
-                client_addr = scope.get("client")
-                peer = client_addr[0] if client_addr else None
-                raw_path = scope.get("raw_path")
-                path = (
-                    raw_path.decode("latin-1")
-                    if raw_path
-                    else quote(root_path + scope["path"], safe="/%:@!$&'()*+,;=~-._")
-                )
-                if host:
-                    netloc = host.decode("latin-1")
-                else:
-                    server = scope.get("server")
-                    netloc = f"{server[0]}:{server[1]}" if server else "localhost"
-                url = f"{scope.get('scheme', 'http')}://{netloc}{path}"
+                target = scope.get("raw_path") or mount_root + scope["path"]
                 query = scope.get("query_string")
-                if query:
-                    url += "?" + query.decode("latin-1")
-                if len(url) > MAX_URL:
-                    url = url[:MAX_URL]
-                consumer = (
-                    client.consumer(scope, lambda: _starlette_request(scope))
-                    if client.wants_consumer or CONSUMER_KEY in scope
-                    else _NO_CONSUMER
-                )
+                address = scope.get("client")
+                if forwarded is not None:
+                    address = client.client_ip(address[0] if address else None, forwarded)
                 client.put(
                     (
-                        url,
+                        scope.get("scheme", "http"),
+                        host or scope.get("server"),
+                        target,
+                        query,
                         method,
-                        status if status else 500,
+                        status,
                         end - start,
                         timestamp,
                         user_agent,
-                        peer if forwarded is None else client.client_ip(peer, forwarded),
-                        _route_template(scope, root_path),
-                        received if chunked else _int(length),
+                        address,
+                        scope.get("route"),
+                        mount_root,
+                        scope.get("root_path", ""),
+                        received if chunked else length,
                         response_size,
-                        exception[:MAX_NAME] if exception is not None else scope.get(EXCEPTION_KEY),
-                        *consumer,
-                    )
+                        exception if exception is not None else scope.get(EXCEPTION_KEY),
+                        client.consumer(scope, lambda: _starlette_request(scope))
+                        if client.wants_consumer or CONSUMER_KEY in scope
+                        else None,
+                    ),
+                    len(target)
+                    + (len(query) if query else 0)
+                    + (len(host) if host else 0)
+                    + (len(user_agent) if user_agent else 0)
+                    + 200,
                 )
             except Exception:
                 log_limited(

@@ -1,0 +1,193 @@
+"""Instructions per request of the ASGI middleware, counted by callgrind, per thread.
+
+    sdk/python/.venv/bin/python bench/sdk_asgi_instructions.py --app fastapi \
+        --variant bare --variant base=/tmp/base/sdk/python/src --variant new=sdk/python/src
+
+An app is called in-process (no server, no network) ``--warmup`` times, then ``--requests``
+times with callgrind's instrumentation switched on (``callgrind_control``) for those calls only;
+each thread's instructions are reported per request: the caller's (the request path) and the
+SDK's sender's (ids, rows, JSON, gzip, a transport that answers 202 at once). ``--app fastapi``
+is the bench's FastAPI app, ``--app trivial`` an ASGI app that sends two messages, so that the
+middleware's own share stands out. ``--hold`` makes the transport wait until the calls are done,
+so events stay queued as in ``bench/sdk_overhead.py``, whose collector only gets idle CPU.
+Counts are deterministic to a few hundred instructions a request for the caller's thread; the
+sender's move by a few thousand with where its batches fall. Needs valgrind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+Message = dict[str, Any]
+
+
+def build_app(kind: str, sdk: bool, hold: threading.Event) -> Any:
+    app: Any
+    if kind == "fastapi":
+        from fastapi import FastAPI
+
+        fastapi_app = FastAPI()
+
+        @fastapi_app.get("/items/{item_id}")
+        async def item(item_id: int) -> dict[str, Any]:
+            return {"id": item_id, "name": "widget", "tags": ["a", "b"], "price": 9.99}
+
+        app = fastapi_app
+
+    else:
+        start: Message = {"type": "http.response.start", "status": 200, "headers": []}
+        body: Message = {"type": "http.response.body", "body": b'{"id":1}'}
+
+        async def app(scope: Any, receive: Any, send: Any) -> None:
+            await send(start)
+            await send(body)
+
+    if not sdk:
+        return app
+    # The SDK is importable from sdk/python's virtual environment, which runs this script.
+    from whowhywhen_sdk import WhoWhyWhenMiddleware  # type: ignore[import-not-found]
+    from whowhywhen_sdk._transport import Response  # type: ignore[import-not-found]
+
+    class Instant:
+        def post(self, payload: bytes, *, gzipped: bool, timeout: float) -> Response:
+            hold.wait()
+            return Response(202, b"{}", {})
+
+    return WhoWhyWhenMiddleware(
+        app,
+        api_key="www_instructions",
+        url="http://127.0.0.1:9",
+        transport=Instant(),
+        max_queue_size=300_000,
+        max_queue_bytes=256 * 1024 * 1024,
+    )
+
+
+def drive(args: argparse.Namespace) -> None:
+    """The process under callgrind: calls the app, waits on stdin around the measured calls."""
+    hold = threading.Event()
+    if not args.hold:
+        hold.set()
+    app = build_app(args.app, os.environ.get("INSTRUCTIONS_SDK") == "1", hold)
+    request: Message = {"type": "http.request", "body": b"", "more_body": False}
+
+    async def receive() -> Message:
+        return request
+
+    async def send(message: Message) -> None:
+        pass
+
+    def scope() -> dict[str, Any]:
+        return {
+            "type": "http",
+            "asgi": {"version": "3.0", "spec_version": "2.4"},
+            "http_version": "1.1",
+            "server": ("127.0.0.1", 8000),
+            "client": ("127.0.0.1", 51234),
+            "scheme": "http",
+            "method": "GET",
+            "root_path": "",
+            "path": "/items/1",
+            "raw_path": b"/items/1",
+            "query_string": b"run=instructions",
+            "headers": [(b"host", b"127.0.0.1:8000")],
+            "state": {},
+            "extensions": {},
+        }
+
+    async def calls(count: int) -> None:
+        for _ in range(count):
+            await app(scope(), receive, send)
+
+    async def main() -> None:
+        await calls(args.warmup)
+        print("ready", flush=True)
+        sys.stdin.readline()
+        await calls(args.requests)
+        print("done", flush=True)
+        sys.stdin.readline()
+        hold.set()
+
+    asyncio.run(main())
+
+
+def measure(source: str | None, args: argparse.Namespace) -> list[float]:
+    """Instructions per request of each thread that ran any while measuring, caller first."""
+    env = {**os.environ, "PYTHONHASHSEED": "0", "INSTRUCTIONS_SDK": "0" if source is None else "1"}
+    if source is not None:
+        env["PYTHONPATH"] = os.path.abspath(source)
+    with tempfile.TemporaryDirectory() as tmp:
+        command = [
+            "valgrind",
+            "--tool=callgrind",
+            "--instr-atstart=no",
+            "--separate-threads=yes",
+            f"--callgrind-out-file={tmp}/out",
+            sys.executable,
+            __file__,
+            "--drive",
+            *sys.argv[1:],
+        ]
+        with subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env=env,
+        ) as process:
+            assert process.stdin is not None
+            assert process.stdout is not None
+            for switch in ("on", "off"):
+                line = process.stdout.readline().strip()
+                if line not in ("ready", "done"):
+                    raise RuntimeError(f"the driver said {line!r}")
+                subprocess.run(
+                    ["callgrind_control", "-i", switch, str(process.pid)],
+                    check=True,
+                    capture_output=True,
+                )
+                process.stdin.write("go\n")
+                process.stdin.flush()
+        counts = []
+        for path in sorted(Path(tmp).glob("out-*")):
+            match = re.search(r"^totals: (\d+)", path.read_text(), re.MULTILINE)
+            if match and int(match.group(1)):
+                counts.append(int(match.group(1)) / args.requests)
+    return counts
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--app", choices=["fastapi", "trivial"], default="fastapi")
+    parser.add_argument("--requests", type=int, default=8000)
+    parser.add_argument("--warmup", type=int, default=3000)
+    parser.add_argument("--hold", action="store_true", help="keep events queued while measuring")
+    parser.add_argument("--variant", action="append", default=[], help="NAME or NAME=SRC")
+    parser.add_argument("--drive", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.drive:
+        drive(args)
+        return 0
+    for variant in args.variant:
+        name, _, source = variant.partition("=")
+        counts = measure(source or None, args)
+        print(
+            f"{name:>10}: {sum(counts):9.0f} instructions/request; caller {counts[0]:9.0f}"
+            + "".join(f", other thread {count:7.0f}" for count in counts[1:]),
+            flush=True,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
