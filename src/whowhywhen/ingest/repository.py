@@ -432,12 +432,6 @@ async def _sqlite_merge(
     await session.execute(stmt.on_conflict_do_update(index_elements=key, set_=update), rows)
 
 
-async def existing_projects(session: AsyncSession, project_ids: set[int]) -> set[int]:
-    table = Project.__table__  # type: ignore[attr-defined]
-    result = await session.execute(sa.select(table.c.id).where(table.c.id.in_(project_ids)))
-    return set(result.scalars())
-
-
 async def add_outcome_rows(
     session: AsyncSession, rows: Sequence[tuple[int, datetime, dict[str, int]]]
 ) -> None:

@@ -188,7 +188,8 @@ class OutcomeTally:
             return
         try:
             async with db.session() as session:
-                alive = await repository.existing_projects(session, {p for p, _ in pending})
+                # Held until commit, so a project deleted meanwhile cannot fail the insert.
+                alive = await repository.lock_projects(session, {p for p, _ in pending})
                 await repository.add_outcome_rows(
                     session,
                     [(p, day, dict(counts)) for (p, day), counts in pending.items() if p in alive],
