@@ -46,6 +46,13 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
 BigIntPK = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
+def project_fk() -> sa.Column[int]:
+    """`project_id` of a table keyed by project: its rows go when the project is deleted."""
+    return sa.Column(
+        sa.ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True, nullable=False
+    )
+
+
 def batch_project_id(*, primary_key: bool = True) -> sa.Column[int]:
     """`project_id` of a table the collector writes in every batch: no foreign key.
 

@@ -6,13 +6,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from whowhywhen.models.base import UTCDateTime, batch_project_id, covering_primary_key
-
-
-def _project_fk() -> sa.Column[int]:
-    return sa.Column(
-        sa.ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True, nullable=False
-    )
+from whowhywhen.models.base import UTCDateTime, batch_project_id, covering_primary_key, project_fk
 
 
 class DimensionRollupHour(SQLModel, table=True):
@@ -38,7 +32,7 @@ class DimensionRollupHour(SQLModel, table=True):
 class DimensionRollupDay(SQLModel, table=True):
     __tablename__ = "dimension_rollups_day"
 
-    project_id: int = Field(sa_column=_project_fk())
+    project_id: int = Field(sa_column=project_fk())
     bucket: datetime = Field(sa_type=UTCDateTime, primary_key=True)
     dimension: str = Field(sa_column=sa.Column(sa.String(16), primary_key=True, nullable=False))
     value: str = Field(sa_column=sa.Column(sa.String(256), primary_key=True, nullable=False))
@@ -55,7 +49,7 @@ class DimensionTotalDay(SQLModel, table=True):
 
     __tablename__ = "dimension_totals_day"
 
-    project_id: int = Field(sa_column=_project_fk())
+    project_id: int = Field(sa_column=project_fk())
     bucket: datetime = Field(sa_type=UTCDateTime, primary_key=True)
     dimension: str = Field(sa_column=sa.Column(sa.String(16), primary_key=True, nullable=False))
     value: str = Field(sa_column=sa.Column(sa.String(256), primary_key=True, nullable=False))
@@ -81,7 +75,7 @@ class BotRollupHour(SQLModel, table=True):
 class BotRollupDay(SQLModel, table=True):
     __tablename__ = "bot_rollups_day"
 
-    project_id: int = Field(sa_column=_project_fk())
+    project_id: int = Field(sa_column=project_fk())
     bucket: datetime = Field(sa_type=UTCDateTime, primary_key=True)
     # Plain columns (no per-row foreign-key checks on the collector's write path).
     bot_id: int = Field(sa_column=sa.Column(sa.Integer, primary_key=True, nullable=False))

@@ -3,13 +3,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from whowhywhen.models.base import UTCDateTime, batch_project_id, covering_primary_key
-
-
-def _project_fk() -> sa.Column[int]:
-    return sa.Column(
-        sa.ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True, nullable=False
-    )
+from whowhywhen.models.base import UTCDateTime, batch_project_id, covering_primary_key, project_fk
 
 
 def _endpoint_key() -> sa.Column[int]:
@@ -66,7 +60,7 @@ class IngestOutcome(SQLModel, table=True):
 
     __tablename__ = "ingest_outcomes"
 
-    project_id: int = Field(sa_column=_project_fk())
+    project_id: int = Field(sa_column=project_fk())
     day: datetime = Field(sa_type=UTCDateTime, primary_key=True)
     accepted: int = 0
     """Events stored."""

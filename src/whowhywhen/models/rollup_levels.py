@@ -6,13 +6,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from whowhywhen.models.base import UTCDateTime
-
-
-def _project_fk() -> sa.Column[int]:
-    return sa.Column(
-        sa.ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True, nullable=False
-    )
+from whowhywhen.models.base import UTCDateTime, project_fk
 
 
 def _endpoint_fk() -> sa.Column[int]:
@@ -26,7 +20,7 @@ class RollupHour(SQLModel, table=True):
 
     __tablename__ = "rollups_hour"
 
-    project_id: int = Field(sa_column=_project_fk())
+    project_id: int = Field(sa_column=project_fk())
     bucket: datetime = Field(sa_type=UTCDateTime, primary_key=True)
     endpoint_id: int = Field(sa_column=_endpoint_fk())
     status_code: int = Field(primary_key=True)
@@ -41,7 +35,7 @@ class RollupDay(SQLModel, table=True):
 
     __tablename__ = "rollups_day"
 
-    project_id: int = Field(sa_column=_project_fk())
+    project_id: int = Field(sa_column=project_fk())
     bucket: datetime = Field(sa_type=UTCDateTime, primary_key=True)
     endpoint_id: int = Field(sa_column=_endpoint_fk())
     status_code: int = Field(primary_key=True)
@@ -79,7 +73,7 @@ class RollupProjectDay(_ProjectFacts, table=True):
 class LatencyHistogramHour(SQLModel, table=True):
     __tablename__ = "latency_histograms_hour"
 
-    project_id: int = Field(sa_column=_project_fk())
+    project_id: int = Field(sa_column=project_fk())
     bucket: datetime = Field(sa_type=UTCDateTime, primary_key=True)
     endpoint_id: int = Field(sa_column=_endpoint_fk())
     status_code: int = Field(primary_key=True)
@@ -91,7 +85,7 @@ class LatencyHistogramHour(SQLModel, table=True):
 class LatencyHistogramDay(SQLModel, table=True):
     __tablename__ = "latency_histograms_day"
 
-    project_id: int = Field(sa_column=_project_fk())
+    project_id: int = Field(sa_column=project_fk())
     bucket: datetime = Field(sa_type=UTCDateTime, primary_key=True)
     endpoint_id: int = Field(sa_column=_endpoint_fk())
     status_code: int = Field(primary_key=True)
@@ -108,7 +102,7 @@ class LatencyHistogramProjectHour(SQLModel, table=True):
 
     __tablename__ = "latency_histograms_project_hour"
 
-    project_id: int = Field(sa_column=_project_fk())
+    project_id: int = Field(sa_column=project_fk())
     bucket: datetime = Field(sa_type=UTCDateTime, primary_key=True)
     bin: int = Field(primary_key=True)
     count: int
@@ -117,7 +111,7 @@ class LatencyHistogramProjectHour(SQLModel, table=True):
 class LatencyHistogramProjectDay(SQLModel, table=True):
     __tablename__ = "latency_histograms_project_day"
 
-    project_id: int = Field(sa_column=_project_fk())
+    project_id: int = Field(sa_column=project_fk())
     bucket: datetime = Field(sa_type=UTCDateTime, primary_key=True)
     bin: int = Field(primary_key=True)
     count: int
@@ -129,7 +123,7 @@ class LatencyHistogramEndpointDay(SQLModel, table=True):
 
     __tablename__ = "latency_histograms_endpoint_day"
 
-    project_id: int = Field(sa_column=_project_fk())
+    project_id: int = Field(sa_column=project_fk())
     bucket: datetime = Field(sa_type=UTCDateTime, primary_key=True)
     endpoint_id: int = Field(sa_column=_endpoint_fk())
     bin: int = Field(primary_key=True)

@@ -2,16 +2,9 @@
 
 from datetime import datetime
 
-import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from whowhywhen.models.base import UTCDateTime, batch_project_id, covering_primary_key
-
-
-def _project_fk() -> sa.Column[int]:
-    return sa.Column(
-        sa.ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True, nullable=False
-    )
+from whowhywhen.models.base import UTCDateTime, batch_project_id, covering_primary_key, project_fk
 
 
 class UniqueIpHour(SQLModel, table=True):
@@ -29,7 +22,7 @@ class UniqueIpHour(SQLModel, table=True):
 class UniqueIpDay(SQLModel, table=True):
     __tablename__ = "unique_ip_registers_day"
 
-    project_id: int = Field(sa_column=_project_fk())
+    project_id: int = Field(sa_column=project_fk())
     bucket: datetime = Field(sa_type=UTCDateTime, primary_key=True)
     slot: int = Field(primary_key=True)
     value: int
