@@ -16,7 +16,7 @@ from typing import Any, Callable
 from . import _log
 from ._buffer import Buffer, Stats
 from ._config import Config, ConfigError, env_enabled, resolve_config
-from ._event import MAX_NAME, MAX_ROUTE, MAX_UA, MAX_URL, Queued
+from ._event import MAX_NAME, MAX_ROUTE, MAX_UA, MAX_URL, Memo, Queued
 from ._log import log_limited, logger
 from ._sender import Sender
 from ._transport import HTTPTransport, Transport
@@ -101,30 +101,18 @@ def normalise_route(route: str | None) -> str | None:
     return route[:MAX_ROUTE]
 
 
-class _PathAnswers(dict[str, bool]):
-    """Whether a path is excluded, per path asked: one dict lookup per request once known."""
-
-    def __init__(self, pattern: re.Pattern[str]) -> None:
-        super().__init__()
-        self._pattern = pattern
-
-    def __missing__(self, path: str) -> bool:
-        if len(self) >= 4096:
-            self.clear()
-        answer = self[path] = self._pattern.fullmatch(path) is not None
-        return answer
-
-
 class Client:
     """The framework-agnostic core that every adapter shares: config, buffer and sender."""
 
     def __init__(self, config: Config, transport: Transport | None = None) -> None:
         self.config = config
         self._transport = transport or HTTPTransport(config.endpoint, config.api_key)
-        #: What decides whether a request is recorded; the ASGI middleware reads them inline.
+        #: What decides whether a request is recorded (`should_capture`): the exclusion
+        #: pattern's answer is kept per path, so a known path costs one dict lookup.
         self.excluded_methods = frozenset(config.exclude_methods)
-        self.excluded_paths = _PathAnswers(
-            re.compile("|".join(f"(?:{p})" for p in config.exclude_paths) or "(?!)")
+        pattern = re.compile("|".join(f"(?:{p})" for p in config.exclude_paths) or "(?!)")
+        self.excluded_paths: Memo[str, bool] = Memo(
+            lambda path: pattern.fullmatch(path) is not None, 4096
         )
         self.sample_rate = config.sample_rate
         # The proxy check per address: asked per request that has X-Forwarded-For.

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Sequence
-from typing import Any, Union, cast
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar, Union, cast
 from urllib.parse import quote
 
 #: ``(url, method, status_code, duration_ns, timestamp_ns, user_agent, ip_address, route,
@@ -123,6 +123,34 @@ def route_template(route: Any, mount_root: str, root_path: Any) -> str | None:
     return (prefix + path)[:MAX_ROUTE]
 
 
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class Memo(dict[K, V]):
+    """``compute(key)`` per key, computed once and then one dict lookup; emptied when it holds
+    ``size`` keys, so a stream of distinct keys cannot grow it without bound."""
+
+    def __init__(self, compute: Callable[[K], V], size: int) -> None:
+        super().__init__()
+        self._compute = compute
+        self._size = size
+
+    def __missing__(self, key: K) -> V:
+        if len(self) >= self._size:
+            self.clear()
+        value = self[key] = self._compute(key)
+        return value
+
+
+def _origin(key: tuple[str, bytes]) -> str:
+    return f"{key[0]}://{key[1].decode('latin-1')}"
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("latin-1")
+
+
 def _int(value: int | bytes | None) -> int | None:
     if value is None or type(value) is int:
         return value
@@ -138,9 +166,9 @@ class BatchRows:
     worked out once per distinct value, not once per request on the host's event loop."""
 
     def __init__(self) -> None:
-        self._origins: dict[tuple[str, bytes], str] = {}
+        self._origins: Memo[tuple[str, bytes], str] = Memo(_origin, _CACHE_SIZE)
         self._routes: dict[tuple[int, str, str], tuple[Any, str | None]] = {}
-        self._agents: dict[bytes, str] = {}
+        self._agents: Memo[bytes, str] = Memo(_text, _CACHE_SIZE)
 
     def rows(self, items: Sequence[Queued]) -> tuple[list[Row], int]:
         """Each item as a row with a new event id in front, and how many items could not be
@@ -173,12 +201,7 @@ class BatchRows:
                     consumer,
                 ) = cast(AsgiRecord, item)
                 if type(host) is bytes and host:
-                    origin = origins.get((scheme, host))
-                    if origin is None:
-                        origin = f"{scheme}://{host.decode('latin-1')}"
-                        if len(origins) >= _CACHE_SIZE:
-                            origins.clear()
-                        origins[scheme, host] = origin
+                    origin = origins[scheme, host]
                 elif host:
                     origin = f"{scheme}://{host[0]}:{host[1]}"
                 else:
@@ -193,13 +216,10 @@ class BatchRows:
                     url = url[:MAX_URL]
                 user_agent = None
                 if agent is not None:
-                    user_agent = agents.get(agent)
-                    if user_agent is None:
-                        user_agent = agent[:MAX_UA].decode("latin-1")
-                        if len(agent) <= MAX_UA:  # longer ones are not kept: the cache stays small
-                            if len(agents) >= _CACHE_SIZE:
-                                agents.clear()
-                            agents[agent] = user_agent
+                    # Longer ones are not kept, so the cache stays small.
+                    user_agent = (
+                        agents[agent] if len(agent) <= MAX_UA else agent[:MAX_UA].decode("latin-1")
+                    )
                 template = None
                 if route is not None:
                     if type(root_path) is str:
