@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -47,6 +48,21 @@ async def stored(db: Database, project_id: int) -> list[RequestLog]:
             .order_by(col(RequestLog.id))
         )
         return list(result.scalars())
+
+
+async def rows_per_table(db: Database, project_id: int, models: Iterable[Any]) -> dict[str, int]:
+    """How many rows of a project each model's table holds, by table name."""
+    counts: dict[str, int] = {}
+    async with db.session() as session:
+        for model in models:
+            table = model.__table__
+            result = await session.execute(
+                sa.select(sa.func.count())
+                .select_from(table)
+                .where(table.c.project_id == project_id)
+            )
+            counts[table.name] = int(result.scalar_one())
+    return counts
 
 
 async def count_rows(db: Database, project_id: int) -> int:

@@ -13,11 +13,10 @@ from typing import Any
 
 import httpx2
 import pytest
-import sqlalchemy as sa
 from fastapi import FastAPI
 
 from tests.factories import Factory
-from tests.ingest.helpers import count_rows, events
+from tests.ingest.helpers import count_rows, events, rows_per_table
 from tests.ingest.test_group_commit import HeldWriter, _in_turn
 from whowhywhen.db import Database
 from whowhywhen.ingest import repository as ingest_repository
@@ -29,20 +28,6 @@ async def _delete(db: Database, project_id: int) -> None:
     async with db.session() as session:
         await project_repository.delete(session, project_id)
         await session.commit()
-
-
-async def _rows_left(db: Database, project_id: int) -> dict[str, int]:
-    left: dict[str, int] = {}
-    async with db.session() as session:
-        for model in BATCH_TABLES:
-            table = model.__table__  # type: ignore[attr-defined]
-            result = await session.execute(
-                sa.select(sa.func.count())
-                .select_from(table)
-                .where(table.c.project_id == project_id)
-            )
-            left[table.name] = int(result.scalar_one())
-    return left
 
 
 async def test_a_batch_whose_project_was_deleted_while_it_waited_is_refused_alone(
@@ -65,7 +50,7 @@ async def test_a_batch_whose_project_was_deleted_while_it_waited_is_refused_alon
     assert refused.status_code == 401
     assert "project was deleted" in refused.json()["detail"]
     assert await count_rows(db, kept.id) == 6
-    assert set((await _rows_left(db, deleted.id)).values()) == {0}
+    assert set((await rows_per_table(db, deleted.id, BATCH_TABLES)).values()) == {0}
     again = await client.post("/api/log/bulk", headers=deleted.headers, json={"events": events(1)})
     assert again.status_code == 401  # the cached key was dropped with the refusal
 
@@ -100,4 +85,4 @@ async def test_a_deletion_waits_for_the_transaction_storing_the_project(
     assert (await posted).json()["accepted"] == 5
     await asyncio.wait_for(deletion, 10)
     # The deletion went on after the batch committed, and removed what the batch stored.
-    assert set((await _rows_left(db, project.id)).values()) == {0}
+    assert set((await rows_per_table(db, project.id, BATCH_TABLES)).values()) == {0}

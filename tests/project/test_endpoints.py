@@ -12,7 +12,7 @@ import time_machine
 
 from tests.auth.test_two_factor import enable
 from tests.factories import PASSWORD, Factory
-from tests.ingest.helpers import count_rows, event
+from tests.ingest.helpers import count_rows, event, rows_per_table
 from whowhywhen.db import Database
 from whowhywhen.models import BATCH_TABLES, Endpoint, IngestOutcome
 from whowhywhen.models.enums import Role
@@ -89,15 +89,8 @@ class TestProjects:
         assert (await client.get(url, headers=headers)).status_code == 404
         gone = await client.post("/api/log", headers=project.headers, json=event())
         assert gone.status_code == 401  # the keys die with the project
-        async with db.session() as session:
-            for model in (*BATCH_TABLES, IngestOutcome, Endpoint):
-                table = model.__table__  # type: ignore[attr-defined]
-                left = await session.execute(
-                    sa.select(sa.func.count())
-                    .select_from(table)
-                    .where(table.c.project_id == project.id)
-                )
-                assert left.scalar_one() == 0, table.name
+        left = await rows_per_table(db, project.id, (*BATCH_TABLES, IngestOutcome, Endpoint))
+        assert left == dict.fromkeys(left, 0)
         assert await count_rows(db, other.id) == 1  # another project's data stays
 
 
