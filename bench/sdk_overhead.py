@@ -1,17 +1,25 @@
 """What the WhoWhyWhen SDKs cost a host API: bare vs instrumented, interleaved, in one run.
 
-    python bench/sdk_overhead.py                 # FastAPI + Express, 3 rounds
-    python bench/sdk_overhead.py --only fastapi --rounds 5 --duration 20
+    python bench/sdk_overhead.py                 # FastAPI + Express, 6 rounds of 5 s phases
+    python bench/sdk_overhead.py --only fastapi --rounds 10 --duration 8
 
-For each host (a small FastAPI app under uvicorn; a small Express 5 app under node) it runs
-variants interleaved round by round, the host pinned to core 0, wrk and the real collector on
-core 1:
+For each framework (a small FastAPI app under uvicorn; a small Express 5 app under node) every
+variant's host process is started once and kept alive, all pinned to core 0, wrk and the real
+collector on core 1:
 
 - FastAPI: bare, our ``WhoWhyWhenMiddleware``, and the seed README's snippet (an httpx POST per
   request, verbatim);
 - Express: bare and our ``whowhywhen()`` middleware.
 
-Each variant's host process is warmed up (wrk, ``--warmup`` seconds), then measured twice:
+The variants are measured in turn, round by round, in ABBA order (bare, sdk, seed; then seed,
+sdk, bare), so that each round's variants see the machine within seconds of each other. On a
+shared VM whose speed drifts by ±20 % over tens of seconds, a ratio between processes measured
+minutes apart says more about the VM than the SDK; the summary therefore gives, per variant, the
+median of each round's figure against that round's bare (and the range of the throughput ratio),
+beside the plain medians. Idle hosts wait in ``epoll`` and cost nothing meanwhile; an SDK host's
+sender has delivered everything before the next host is measured.
+
+Each host is warmed up once (wrk, ``--warmup`` seconds); each round measures it twice:
 
 1. **saturated**: ``wrk -t1 -c32`` for ``--duration`` seconds: requests/s and p99 (at 32
    connections the p99 is mostly queueing, 32 requests waiting for one core).
@@ -57,8 +65,9 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 SDK_PY = ROOT / "sdk" / "python"
@@ -212,24 +221,20 @@ end
 
 
 @dataclass
-class Result:
+class Phase:
+    """One measured phase of one host: wrk's figures and the host's CPU per request."""
+
     rps: float
+    p50_ms: float
     p99_ms: float
     cpu_us: float
-    rate_cpu_us: float
-    rate_rps: float
-    rate_p50_ms: float
-    rate_p99_ms: float
-    served: int
-    stored: int | None
-    load: float
 
 
 @dataclass
-class Variant:
-    host: str
-    name: str
-    results: list[Result] = field(default_factory=list)
+class Round:
+    saturated: Phase
+    fixed: Phase
+    load: float
 
 
 @dataclass
@@ -298,17 +303,6 @@ def fetch_served(port: int) -> int:
         return int(answer.read())
 
 
-def wait_until_up(port: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            fetch_served(port)
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("the host app did not start")
-
-
 def stored_count(collector: RealCollector, marker: str) -> tuple[int, int]:
     row = collector.query(
         "SELECT COUNT(*), COUNT(DISTINCT event_id) FROM request_logs WHERE url LIKE ?",
@@ -331,100 +325,187 @@ def wait_stored(collector: RealCollector, marker: str, served: int, timeout: flo
         time.sleep(0.25)
 
 
-def run_host(
-    host: str, variant: str, collector: RealCollector, workdir: Path, args: argparse.Namespace
-) -> Result:
-    port = free_port()
-    marker = uuid.uuid4().hex
-    count_file = workdir / f"{marker}.count"
-    env = {
-        **os.environ,
-        "BENCH_VARIANT": variant,
-        "BENCH_COUNT_FILE": str(count_file),
-        "BENCH_COLLECTOR": collector.url,
-        "BENCH_API_KEY": collector.key,
-        "BENCH_PORT": str(port),
-        "BENCH_SDK_JS": str(SDK_JS),
-        "BENCH_QUEUE_EVENTS": str(QUEUE_EVENTS),
-        "BENCH_QUEUE_BYTES": str(QUEUE_BYTES),
-        "PYTHONPATH": str(workdir),
-    }
-    if host == "fastapi":
-        command = [
-            str(SDK_PY / ".venv" / "bin" / "python"),
-            "-m",
-            "uvicorn",
-            "bench_app:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ]
-    else:
-        command = ["node", str(workdir / "bench_app.mjs")]
-    # nice and taskset exec the command: the pid is the host's own. The host and wrk run at
-    # nice -10, so that unrelated jobs on a shared machine do not preempt them.
-    process = subprocess.Popen([*BOOST, "taskset", "-c", "0", *command], env=env, cwd=workdir)
-    url = f"http://127.0.0.1:{port}/items/1?run={marker}"
-    collector_pid = collector.process.pid
+class Host:
+    """One host process (a framework and a variant), alive for the whole run."""
 
-    def measured(run: Callable[[], WrkRun]) -> tuple[WrkRun, float]:
+    def __init__(
+        self, kind: str, variant: str, collector: RealCollector, workdir: Path, args: Any
+    ) -> None:
+        self.kind = kind
+        self.variant = variant
+        self.collector = collector
+        self.args = args
+        self.port = free_port()
+        self.marker = uuid.uuid4().hex
+        self.count_file = workdir / f"{self.marker}.count"
+        self.url = f"http://127.0.0.1:{self.port}/items/1?run={self.marker}"
+        self.rounds: list[Round] = []
+        self.served = 0
+        self.stored: int | None = None
+        env = {
+            **os.environ,
+            "BENCH_VARIANT": variant,
+            "BENCH_COUNT_FILE": str(self.count_file),
+            "BENCH_COLLECTOR": collector.url,
+            "BENCH_API_KEY": collector.key,
+            "BENCH_PORT": str(self.port),
+            "BENCH_SDK_JS": str(SDK_JS),
+            "BENCH_QUEUE_EVENTS": str(QUEUE_EVENTS),
+            "BENCH_QUEUE_BYTES": str(QUEUE_BYTES),
+            "PYTHONPATH": str(workdir),
+        }
+        if kind == "fastapi":
+            command = [
+                str(SDK_PY / ".venv" / "bin" / "python"),
+                "-m",
+                "uvicorn",
+                "bench_app:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ]
+        else:
+            command = ["node", str(workdir / "bench_app.mjs")]
+        # nice and taskset exec the command: the pid is the host's own. The host and wrk run
+        # at nice -10, so that unrelated jobs on a shared machine do not preempt them.
+        self.process = subprocess.Popen(
+            [*BOOST, "taskset", "-c", "0", *command], env=env, cwd=workdir
+        )
+
+    def wait_until_up(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                fetch_served(self.port)
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"the {self.kind} {self.variant} host did not start")
+
+    def drain(self) -> None:
+        """Wait until the collector has stored every request this host served so far."""
+        if self.variant != "bare":
+            wait_stored(self.collector, self.marker, fetch_served(self.port), DRAIN_TIMEOUT)
+
+    def warm_up(self) -> None:
+        self.wait_until_up()
+        run_wrk(self.url, self.args.warmup, self.args.connections)  # JIT, caches, connections
+        self.drain()
+
+    def measure(self, run: Callable[[str], WrkRun]) -> Phase:
         """Run one phase with the collector idle-only; then let it store every request served
         so far and charge the host the CPU it used until then (its sender's work included)."""
-        before = fetch_served(port)
-        cpu_before = process_cpu_seconds(process.pid)
+        before = fetch_served(self.port)
+        cpu_before = process_cpu_seconds(self.process.pid)
+        collector_pid = self.collector.process.pid
         set_idle(collector_pid, True)
         try:
-            result = run()
+            result = run(self.url)
         finally:
             set_idle(collector_pid, False)
-        after = fetch_served(port)
-        if variant != "bare":
-            wait_stored(collector, marker, after, DRAIN_TIMEOUT)
-        cpu = process_cpu_seconds(process.pid) - cpu_before
-        return result, cpu / max(1, after - before) * 1e6
+        self.drain()
+        after = fetch_served(self.port)
+        cpu = process_cpu_seconds(self.process.pid) - cpu_before
+        return Phase(result.rps, result.p50_ms, result.p99_ms, cpu / max(1, after - before) * 1e6)
 
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(30)
+        self.served = int(self.count_file.read_text())
+        if self.variant != "bare":
+            self.stored = wait_stored(self.collector, self.marker, self.served, DRAIN_TIMEOUT)
+
+
+def run_kind(
+    kind: str, names: list[str], collector: RealCollector, workdir: Path, args: Any
+) -> list[Host]:
+    """Every variant of one framework, alive together on core 0 and measured in turn."""
+    hosts = [Host(kind, name, collector, workdir, args) for name in names]
+    think_ms = args.rate_connections / args.rate * 1000
     try:
-        wait_until_up(port)
-        run_wrk(url, args.warmup, args.connections)  # warm-up: JIT, caches, connections
-        if variant != "bare":
-            wait_stored(collector, marker, fetch_served(port), DRAIN_TIMEOUT)
-        load = os.getloadavg()[0]
-        saturated, cpu_us = measured(lambda: run_wrk(url, args.duration, args.connections))
-        think_ms = args.rate_connections / args.rate * 1000
-        fixed, rate_cpu_us = measured(
-            lambda: run_wrk(
-                url, args.duration, args.rate_connections, workdir / "think.lua", think_ms
-            )
-        )
+        for host in hosts:
+            host.warm_up()
+        for round_ in range(args.rounds):
+            # ABBA: no variant is always measured first, or always right after another.
+            order = hosts if round_ % 2 == 0 else hosts[::-1]
+            load = os.getloadavg()[0]
+            saturated = {
+                id(host): host.measure(lambda url: run_wrk(url, args.duration, args.connections))
+                for host in order
+            }
+            fixed = {
+                id(host): host.measure(
+                    lambda url: run_wrk(
+                        url, args.duration, args.rate_connections, workdir / "think.lua", think_ms
+                    )
+                )
+                for host in order
+            }
+            for host in hosts:
+                host.rounds.append(Round(saturated[id(host)], fixed[id(host)], load))
+                bare = hosts[0].rounds[-1]
+                r = host.rounds[-1]
+                print(
+                    f"round {round_ + 1} {kind:8} {host.variant:5} load {r.load:4.2f} | "
+                    f"{r.saturated.rps:8.1f} req/s ({r.saturated.rps / bare.saturated.rps:4.2f}) "
+                    f"p99 {r.saturated.p99_ms:7.2f} ms cpu {r.saturated.cpu_us:6.1f} us/req | "
+                    f"fixed {r.fixed.rps:6.1f} req/s p50 {r.fixed.p50_ms:6.3f} "
+                    f"p99 {r.fixed.p99_ms:7.3f} ms ({r.fixed.p99_ms - bare.fixed.p99_ms:+6.3f}) "
+                    f"cpu {r.fixed.cpu_us:6.1f} us/req",
+                    flush=True,
+                )
     finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(30)
-    served = int(count_file.read_text())
-    stored = None
-    if variant != "bare":
-        stored = wait_stored(collector, marker, served, DRAIN_TIMEOUT)
-    return Result(
-        rps=saturated.rps,
-        p99_ms=saturated.p99_ms,
-        cpu_us=cpu_us,
-        rate_cpu_us=rate_cpu_us,
-        rate_rps=fixed.rps,
-        rate_p50_ms=fixed.p50_ms,
-        rate_p99_ms=fixed.p99_ms,
-        served=served,
-        stored=stored,
-        load=load,
-    )
+        for host in hosts:
+            host.stop()
+    return hosts
+
+
+def summarise(hosts: list[Host]) -> list[dict[str, Any]]:
+    """Per variant: medians over the rounds, and paired figures (each round's variant against
+    that round's bare) as the median of the per-round values."""
+    bare = hosts[0]
+    rows = []
+    for host in hosts:
+        pairs = list(zip(host.rounds, bare.rounds, strict=True))
+
+        def median(values: Any) -> float:
+            return float(statistics.median(list(values)))
+
+        ratios = [r.saturated.rps / b.saturated.rps for r, b in pairs]
+        rows.append(
+            {
+                "host": host.kind,
+                "variant": host.variant,
+                "rps": median(r.saturated.rps for r in host.rounds),
+                "p99_ms": median(r.saturated.p99_ms for r in host.rounds),
+                "cpu_us": median(r.saturated.cpu_us for r in host.rounds),
+                "rate_rps": median(r.fixed.rps for r in host.rounds),
+                "rate_p50_ms": median(r.fixed.p50_ms for r in host.rounds),
+                "rate_p99_ms": median(r.fixed.p99_ms for r in host.rounds),
+                "rate_cpu_us": median(r.fixed.cpu_us for r in host.rounds),
+                "ratio": median(ratios),
+                "ratio_min": min(ratios),
+                "ratio_max": max(ratios),
+                "cpu_ratio": median(b.saturated.cpu_us / r.saturated.cpu_us for r, b in pairs),
+                "rate_cpu_ratio": median(b.fixed.cpu_us / r.fixed.cpu_us for r, b in pairs),
+                "added_p50_ms": median(r.fixed.p50_ms - b.fixed.p50_ms for r, b in pairs),
+                "added_p99_ms": median(r.fixed.p99_ms - b.fixed.p99_ms for r, b in pairs),
+                "stored": host.stored,
+                "served": host.served,
+                "all_stored": None if host.variant == "bare" else host.stored == host.served,
+            }
+        )
+    return rows
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--duration", type=int, default=10, help="seconds per measured phase")
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--duration", type=int, default=5, help="seconds per measured phase")
     parser.add_argument("--warmup", type=int, default=3, help="seconds of wrk before measuring")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections, saturated")
     parser.add_argument("--rate", type=float, default=1000.0, help="req/s of the fixed-rate phase")
@@ -442,20 +523,17 @@ def main() -> int:
         sys.exit("the collector is not installed: create the repository's .venv first")
     if not (SDK_PY / ".venv" / "bin" / "python").exists():
         sys.exit("sdk/python/.venv is missing: run sdk/python/run-tests.sh once")
-    hosts = [args.only] if args.only else ["fastapi", "express"]
-    if "express" in hosts and not (SDK_JS / "dist" / "esm" / "index.js").exists():
+    kinds = [args.only] if args.only else ["fastapi", "express"]
+    if "express" in kinds and not (SDK_JS / "dist" / "esm" / "index.js").exists():
         sys.exit("sdk/js is not built: cd sdk/js && npm ci && npm run build")
     # This driver (polling, parsing) stays off the host's core.
     os.sched_setaffinity(0, {1})
 
-    variants = [
-        Variant("fastapi", "bare"),
-        Variant("fastapi", "sdk"),
-        Variant("fastapi", "seed"),
-        Variant("express", "bare"),
-        Variant("express", "sdk"),
-    ]
-    variants = [v for v in variants if v.host in hosts and not (args.no_seed and v.name == "seed")]
+    variants = {
+        "fastapi": ["bare", "sdk"] if args.no_seed else ["bare", "sdk", "seed"],
+        "express": ["bare", "sdk"],
+    }
+    summary: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="sdk-bench-") as tmp:
         workdir = Path(tmp)
         (workdir / "bench_app.py").write_text(FASTAPI_APP)
@@ -472,83 +550,40 @@ def main() -> int:
         collector.start()
         collector.create_key()
         try:
-            for round_ in range(args.rounds):
-                for variant in variants:
-                    r = run_host(variant.host, variant.name, collector, workdir, args)
-                    variant.results.append(r)
-                    print(
-                        f"round {round_ + 1} {variant.host:8} {variant.name:5} "
-                        f"load {r.load:4.2f} | {r.rps:8.1f} req/s p99 {r.p99_ms:7.2f} ms "
-                        f"cpu {r.cpu_us:6.1f} us/req | fixed {r.rate_rps:6.1f} req/s "
-                        f"p50 {r.rate_p50_ms:6.3f} p99 {r.rate_p99_ms:7.3f} ms "
-                        f"cpu {r.rate_cpu_us:6.1f} us/req | "
-                        f"served {r.served} stored {r.stored}",
-                        flush=True,
-                    )
+            for kind in kinds:
+                summary += summarise(run_kind(kind, variants[kind], collector, workdir, args))
         finally:
             collector.close()
 
     print(
-        f"\nhost on core 0; wrk and the collector (SCHED_IDLE while measuring) on core 1; "
-        f"median of {args.rounds} rounds; left: saturated, wrk -t1 -c{args.connections} "
-        f"-d{args.duration}s; middle: fixed rate, {args.rate:g} req/s offered over "
-        f"{args.rate_connections} connections (+p50/+p99: added to bare; ms); "
+        f"\nhosts on core 0, all alive, measured in turn (ABBA order); wrk and the collector "
+        f"(SCHED_IDLE while measuring) on core 1; {args.rounds} rounds; ratios and added "
+        f"latencies are medians of each round's variant against that round's bare; left: "
+        f"saturated, wrk -t1 -c{args.connections} -d{args.duration}s; middle: fixed rate, "
+        f"{args.rate:g} req/s offered over {args.rate_connections} connections; "
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
         f"load {os.getloadavg()[0]:.2f}"
     )
     print(
-        f"{'host':8} {'variant':7} {'req/s':>8} {'ratio':>6} {'p99 ms':>8} "
+        f"{'host':8} {'variant':7} {'req/s':>8} {'ratio':>6} {'range':>10} {'p99 ms':>8} "
         f"{'cpu us':>7} {'ratio':>6} | {'req/s':>7} {'p50':>7} {'+p50':>7} {'p99':>7} "
         f"{'+p99':>7} {'cpu us':>7} {'ratio':>6} | {'stored/served':>15}"
     )
-    summary = []
     ok = True
-    for host in hosts:
-        bare = next(v for v in variants if v.host == host and v.name == "bare")
-        base = {
-            key: statistics.median(getattr(r, key) for r in bare.results)
-            for key in ("rps", "cpu_us", "rate_cpu_us", "rate_p50_ms", "rate_p99_ms")
-        }
-        for variant in (v for v in variants if v.host == host):
-            med = {
-                key: statistics.median(getattr(r, key) for r in variant.results)
-                for key in (
-                    "rps",
-                    "p99_ms",
-                    "cpu_us",
-                    "rate_rps",
-                    "rate_p50_ms",
-                    "rate_p99_ms",
-                    "rate_cpu_us",
-                )
-            }
-            complete = all(r.stored == r.served for r in variant.results)
-            stored = sum(r.stored or 0 for r in variant.results)
-            served = sum(r.served for r in variant.results)
-            if variant.name != "bare":
-                ok = ok and complete
-            row = {
-                "host": host,
-                "variant": variant.name,
-                **med,
-                "ratio": med["rps"] / base["rps"],
-                "cpu_ratio": base["cpu_us"] / med["cpu_us"],
-                "rate_cpu_ratio": base["rate_cpu_us"] / med["rate_cpu_us"],
-                "added_p50_ms": med["rate_p50_ms"] - base["rate_p50_ms"],
-                "added_p99_ms": med["rate_p99_ms"] - base["rate_p99_ms"],
-                "stored": stored if variant.name != "bare" else None,
-                "served": served,
-                "all_stored": complete if variant.name != "bare" else None,
-            }
-            summary.append(row)
-            print(
-                f"{host:8} {variant.name:7} {row['rps']:8.1f} {row['ratio']:6.2f} "
-                f"{row['p99_ms']:8.2f} {row['cpu_us']:7.1f} {row['cpu_ratio']:6.2f} | "
-                f"{row['rate_rps']:7.1f} {row['rate_p50_ms']:7.3f} {row['added_p50_ms']:+7.3f} "
-                f"{row['rate_p99_ms']:7.3f} {row['added_p99_ms']:+7.3f} "
-                f"{row['rate_cpu_us']:7.1f} {row['rate_cpu_ratio']:6.2f} | "
-                f"{'-' if variant.name == 'bare' else f'{stored}/{served}':>15}"
-            )
+    for row in summary:
+        bare = row["variant"] == "bare"
+        if not bare:
+            ok = ok and bool(row["all_stored"])
+        spread = "" if bare else f"{row['ratio_min']:.2f}-{row['ratio_max']:.2f}"
+        stored = "-" if bare else f"{row['stored']}/{row['served']}"
+        print(
+            f"{row['host']:8} {row['variant']:7} {row['rps']:8.1f} {row['ratio']:6.2f} "
+            f"{spread:>10} {row['p99_ms']:8.2f} {row['cpu_us']:7.1f} {row['cpu_ratio']:6.2f} | "
+            f"{row['rate_rps']:7.1f} {row['rate_p50_ms']:7.3f} {row['added_p50_ms']:+7.3f} "
+            f"{row['rate_p99_ms']:7.3f} {row['added_p99_ms']:+7.3f} "
+            f"{row['rate_cpu_us']:7.1f} {row['rate_cpu_ratio']:6.2f} | "
+            f"{stored:>15}"
+        )
     if args.json:
         print(json.dumps(summary, indent=2))
     if not ok:
