@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -258,6 +259,42 @@ class TestSelection:
             ("GET", "http://testserver/health"),
             ("OPTIONS", "http://testserver/users/1"),
         ]
+
+    @pytest.mark.parametrize(
+        "settings",
+        [
+            {},
+            {"exclude_paths": [r"/users/[0-4]"], "exclude_methods": ["DELETE"]},
+            {"sample_rate": 0.0},
+            {"sample_rate": 0.5},
+        ],
+    )
+    def test_the_middleware_selects_as_should_capture_does(
+        self, collector: FakeCollector, options: dict[str, Any], settings: dict[str, Any]
+    ) -> None:
+        """The middleware reads ``Client.should_capture``'s rule inline: same answers, and the
+        same draws when sampling."""
+        app = build_app({**options, **settings})
+        middleware = WhoWhyWhenMiddleware(build_app(None), **options, **settings)
+        assert middleware.client is not None
+        calls = [
+            (method, path)
+            for path in ("/users/1", "/users/7", "/health", "/static/a.css", "/v1/orders/3")
+            for method in ("GET", "DELETE", "OPTIONS")
+        ] * 4
+        random.seed(7)
+        expected = [
+            f"{method} http://testserver{path}"
+            for method, path in calls
+            if middleware.client.should_capture(method, path)
+        ]
+        random.seed(7)
+        client = TestClient(app)
+        for method, path in calls:
+            client.request(method, path)
+        assert [f"{e['method']} {e['url']}" for e in stored(collector)] == expected
+        if settings.get("sample_rate") == 0.5:
+            assert 0 < len(expected) < len([c for c in calls if c[1] in ("/users/1", "/users/7")])
 
     def test_sampling(self, collector: FakeCollector, options: dict[str, Any]) -> None:
         client = TestClient(build_app({**options, "sample_rate": 0.0}))

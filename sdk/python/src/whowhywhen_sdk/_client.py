@@ -133,6 +133,10 @@ class Client:
         self.stats = Stats()
         self.buffer = Buffer(self.config.max_queue_size, self.config.max_queue_bytes, self.stats)
         self._sender: Sender | None = None
+        #: Queue a record (``put(record, size)``, ``size`` its approximate bytes): the request
+        #: path's whole share of the work. Until the sender runs, this starts it first; then it
+        #: is the buffer's own ``put``, so a request pays for one call, not two.
+        self.put: Callable[[Queued, int], None] = self._start_and_put
 
     # -- request path -------------------------------------------------------------------------
 
@@ -227,11 +231,8 @@ class Client:
                 "capture", logging.WARNING, "WhoWhyWhen could not record a request", exc_info=True
             )
 
-    def put(self, record: Queued, size: int) -> None:
-        """Queue a record as it is, ``size`` its approximate bytes: the request path's whole
-        share of the work."""
-        if self._sender is None:
-            self.start()
+    def _start_and_put(self, record: Queued, size: int) -> None:
+        self.start()
         self.buffer.put(record, size)
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -244,6 +245,7 @@ class Client:
             sender = Sender(self.config, self.buffer, self.stats, self._transport)
             sender.start()
             self._sender = sender
+            self.put = self.buffer.put
             if not self._atexit_registered:
                 self._atexit_registered = True
                 atexit.register(self._at_exit)
@@ -262,6 +264,7 @@ class Client:
         """
         with self._lock:
             sender, self._sender = self._sender, None
+            self.put = self._start_and_put
         if sender is not None:
             sender.close(self.config.shutdown_timeout if timeout is None else timeout)
 
