@@ -153,10 +153,12 @@ def _text(raw: bytes) -> str:
     return raw.decode("latin-1")
 
 
-def _int(value: bytes) -> int | None:
+def content_length(value: Any) -> int | None:
+    """A Content-Length as the adapters read it (``str``, ``bytes`` or absent): an int, or None
+    when absent or not a number."""
     try:
-        return int(value)
-    except ValueError:
+        return int(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
         return None
 
 
@@ -248,7 +250,7 @@ class BatchRows:
                         template,
                         request_size
                         if request_size is None or type(request_size) is int
-                        else _int(cast(bytes, request_size)),
+                        else content_length(request_size),
                         response_size,
                         None if exception is None else exception[:MAX_NAME],
                         ident,

@@ -15,6 +15,7 @@ from ._client import (
     record_exception,
     wsgi_host,
 )
+from ._event import content_length
 from ._log import log_limited
 
 GetResponse = Callable[[Any], Union[Any, Awaitable[Any]]]
@@ -25,13 +26,6 @@ def _client_from_settings() -> Client | None:
 
     options = {str(k).lower(): v for k, v in (getattr(settings, "WHOWHYWHEN", None) or {}).items()}
     return get_client(options.pop("api_key", None), options.pop("url", None), **options)
-
-
-def _int(value: Any) -> int | None:
-    try:
-        return int(value) if value not in (None, "") else None
-    except (TypeError, ValueError):
-        return None
 
 
 class _Request:
@@ -71,7 +65,7 @@ class _Request:
                     meta.get("REMOTE_ADDR"), meta.get("HTTP_X_FORWARDED_FOR")
                 ),
                 route=normalise_route(route) if isinstance(route, str) else None,
-                request_size=_int(meta.get("CONTENT_LENGTH")),
+                request_size=content_length(meta.get("CONTENT_LENGTH")),
                 response_size=size,
                 exception=exception,
                 consumer=client.consumer(store, lambda: request),
@@ -171,7 +165,7 @@ class WhoWhyWhenDjangoMiddleware:
                 state.finish(response, None, len(response.content))
             elif getattr(response, "file_to_stream", None) is not None:
                 # Served by the server's file wrapper: the size is the declared length.
-                state.finish(response, None, _int(response.get("Content-Length")))
+                state.finish(response, None, content_length(response.get("Content-Length")))
             elif getattr(response, "is_async", False):
                 response.streaming_content = _count_async(
                     response.streaming_content, state, response

@@ -15,6 +15,7 @@ from ._client import (
     normalise_route,
     wsgi_host,
 )
+from ._event import content_length
 from ._log import log_limited
 
 Environ = dict[str, Any]
@@ -46,13 +47,6 @@ def _hook_flask() -> None:
         flask.got_request_exception.connect(_on_flask_exception, weak=False)
     except Exception:
         log_limited("flask", logging.DEBUG, "WhoWhyWhen could not subscribe to Flask signals")
-
-
-def _int(value: Any) -> int | None:
-    try:
-        return int(value) if value not in (None, "") else None
-    except (TypeError, ValueError):
-        return None
 
 
 class _Capture:
@@ -95,7 +89,7 @@ class _Capture:
                 self.status = int(status[:3])
                 for name, value in headers:
                     if name.lower() == "content-length":
-                        self.length = _int(value)
+                        self.length = content_length(value)
             except Exception:
                 self.status = 0
             write = start_response(status, headers, exc_info)
@@ -140,7 +134,7 @@ class _Capture:
                     environ.get("REMOTE_ADDR"), environ.get("HTTP_X_FORWARDED_FOR")
                 ),
                 route=normalise_route(rule) if isinstance(rule, str) else None,
-                request_size=_int(environ.get("CONTENT_LENGTH")),
+                request_size=content_length(environ.get("CONTENT_LENGTH")),
                 response_size=self.size if size is None else size,
                 exception=exception,
                 consumer=client.consumer(environ, lambda: request or environ),
