@@ -272,8 +272,8 @@ class TestSelection:
     def test_the_middleware_selects_as_should_capture_does(
         self, collector: FakeCollector, options: dict[str, Any], settings: dict[str, Any]
     ) -> None:
-        """The middleware reads ``Client.should_capture``'s rule inline: same answers, and the
-        same draws when sampling."""
+        """The middleware records exactly what ``Client.should_capture`` selects, with the same
+        random draws when sampling."""
         app = build_app({**options, **settings})
         middleware = WhoWhyWhenMiddleware(build_app(None), **options, **settings)
         assert middleware.client is not None
