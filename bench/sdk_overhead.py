@@ -386,10 +386,13 @@ class Host:
                 time.sleep(0.1)
         raise RuntimeError(f"the {self.kind} {self.variant} host did not start")
 
-    def drain(self) -> None:
-        """Wait until the collector has stored every request this host served so far."""
+    def drain(self) -> int:
+        """Wait until the collector has stored every request this host served so far; return
+        how many it served."""
+        served = fetch_served(self.port)
         if self.variant != "bare":
-            wait_stored(self.collector, self.marker, fetch_served(self.port), DRAIN_TIMEOUT)
+            wait_stored(self.collector, self.marker, served, DRAIN_TIMEOUT)
+        return served
 
     def warm_up(self) -> None:
         self.wait_until_up()
@@ -407,8 +410,7 @@ class Host:
             result = run(self.url)
         finally:
             set_idle(collector_pid, False)
-        self.drain()
-        after = fetch_served(self.port)
+        after = self.drain()
         cpu = process_cpu_seconds(self.process.pid) - cpu_before
         return Phase(result.rps, result.p50_ms, result.p99_ms, cpu / max(1, after - before) * 1e6)
 
