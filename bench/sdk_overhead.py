@@ -32,6 +32,9 @@ the SDK's sender included) is read before wrk starts and again once the collecto
 every request served so far, so the work the SDK does after the load stops is charged too:
 CPU µs per request, and ``bare / variant`` of it as a capacity ratio.
 
+Every request carries a browser's ``User-Agent`` (``--user-agent``, 101 characters), as real
+traffic does: the SDK reads, queues and sends it, so a bench without one would flatter it.
+
 During each phase the collector runs under ``SCHED_IDLE`` on core 1: it gets only the CPU wrk
 leaves, so it cannot starve the load generator in the SDK variants only (a starved wrk sends
 smaller bursts, and the host then spends more CPU per request, bare or not). Between phases it
@@ -87,6 +90,11 @@ QUEUE_BYTES = 256 * 1024 * 1024
 DRAIN_TIMEOUT = 300.0
 #: Host and wrk: ahead of unrelated jobs on a shared machine (needs root or CAP_SYS_NICE).
 BOOST = ["nice", "-n", "-10"]
+#: What real clients send; wrk sends no User-Agent of its own.
+USER_AGENT = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36"
+)
 
 FASTAPI_APP = """
 import os
@@ -250,9 +258,16 @@ def parse_latency(text: str) -> float:
 
 
 def run_wrk(
-    url: str, duration: int, connections: int, script: Path | None = None, think_ms: float = 0
+    url: str,
+    duration: int,
+    connections: int,
+    user_agent: str,
+    script: Path | None = None,
+    think_ms: float = 0,
 ) -> WrkRun:
     command = [*BOOST, "taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{duration}s"]
+    if user_agent:
+        command += ["-H", f"User-Agent: {user_agent}"]
     if script is not None:
         command += ["-s", str(script)]
     output = subprocess.run(
@@ -396,7 +411,9 @@ class Host:
 
     def warm_up(self) -> None:
         self.wait_until_up()
-        run_wrk(self.url, self.args.warmup, self.args.connections)  # JIT, caches, connections
+        run_wrk(
+            self.url, self.args.warmup, self.args.connections, self.args.user_agent
+        )  # JIT, caches, connections
         self.drain()
 
     def measure(self, run: Callable[[str], WrkRun]) -> Phase:
@@ -436,13 +453,20 @@ def run_kind(
             order = hosts if round_ % 2 == 0 else hosts[::-1]
             load = os.getloadavg()[0]
             saturated = {
-                id(host): host.measure(lambda url: run_wrk(url, args.duration, args.connections))
+                id(host): host.measure(
+                    lambda url: run_wrk(url, args.duration, args.connections, args.user_agent)
+                )
                 for host in order
             }
             fixed = {
                 id(host): host.measure(
                     lambda url: run_wrk(
-                        url, args.duration, args.rate_connections, workdir / "think.lua", think_ms
+                        url,
+                        args.duration,
+                        args.rate_connections,
+                        args.user_agent,
+                        workdir / "think.lua",
+                        think_ms,
                     )
                 )
                 for host in order
@@ -513,6 +537,9 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=1000.0, help="req/s of the fixed-rate phase")
     parser.add_argument("--rate-connections", type=int, default=4)
     parser.add_argument("--only", choices=["fastapi", "express"])
+    parser.add_argument(
+        "--user-agent", default=USER_AGENT, help="User-Agent of every request ('' for none)"
+    )
     parser.add_argument("--no-seed", action="store_true", help="skip the seed snippet variant")
     parser.add_argument("--json", action="store_true", help="print the results as JSON too")
     args = parser.parse_args()
@@ -563,6 +590,7 @@ def main() -> int:
         f"latencies are medians of each round's variant against that round's bare; left: "
         f"saturated, wrk -t1 -c{args.connections} -d{args.duration}s; middle: fixed rate, "
         f"{args.rate:g} req/s offered over {args.rate_connections} connections; "
+        f"User-Agent of {len(args.user_agent)} characters; "
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
         f"load {os.getloadavg()[0]:.2f}"
     )

@@ -4,12 +4,13 @@
 // `--connections` connections each keeping one request in flight, as `wrk -c32` does.
 //
 //   node scripts/overhead.mjs [--variant bare,noop,sdk,sdk-nopush,alt|both] [--alt DIR]
-//                             [--requests 200000] [--rounds 3] [--slow-ms 0]
+//                             [--requests 200000] [--rounds 3] [--slow-ms 0] [--user-agent UA]
 //
 // `noop` is a pass-through `app.use` (what any middleware layer costs in Express's router);
 // `sdk-nopush` tracks requests but queues nothing; `alt` is the SDK built into DIR (its
 // `dist/esm`, e.g. copied from another commit); `--slow-ms` makes every batch wait that long.
-// Run on one core (`taskset -c 0`) as the bench pins its host.
+// Every request carries a browser's User-Agent, as in bench/sdk_overhead.py (`--user-agent ""`
+// for none). Run on one core (`taskset -c 0`) as the bench pins its host.
 // Prints the process CPU time (`process.cpuUsage()`, user + system) per request. With `sdk`,
 // events go through the whole sender (rows, gzip) to a transport that answers 202 at once;
 // the SDK's delivered count is checked against the requests served. Needs `npm run build` first.
@@ -31,6 +32,10 @@ const ROUNDS = Number(args.rounds ?? 3);
 const CONNECTIONS = Number(args.connections ?? 32);
 // `--alt DIR`: variant `alt` is the SDK built into DIR (e.g. a copy of dist/esm of another commit)
 const alt = args.alt ? await import(args.alt + "/index.js") : null;
+const USER_AGENT =
+  args["user-agent"] ??
+  "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+const AGENT_LINE = USER_AGENT ? `User-Agent: ${USER_AGENT}\r\n` : "";
 const VARIANTS = (args.variant ?? "both") === "both" ? ["bare", "sdk"] : args.variant.split(",");
 
 class MemorySocket extends Duplex {
@@ -135,7 +140,7 @@ function run(variant) {
         issued += 1;
         const id = issued;
         // a turn of the event loop between a response and the next request, as over a network
-        setImmediate(() => socket.push(`GET /items/${id % 1000}?run=x HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n`));
+        setImmediate(() => socket.push(`GET /items/${id % 1000}?run=x HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n${AGENT_LINE}\r\n`));
       };
       server.emit("connection", socket);
       if (index === 0) begin();
