@@ -25,7 +25,6 @@ import json
 import os
 import re
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,6 +33,10 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sdk" / "python" / "tests"))
+
+from collector_harness import free_port  # type: ignore[import-not-found]
 
 APP = """
 import os
@@ -104,12 +107,6 @@ class Sink:
         self.port = server.sockets[0].getsockname()[1]
         self._ready.set()
         await asyncio.Event().wait()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def cpu(pid: int) -> tuple[float, float]:
