@@ -5,10 +5,13 @@
 //
 //   node scripts/overhead.mjs [--variant bare,noop,sdk,sdk-nopush,alt|both] [--alt DIR]
 //                             [--requests 200000] [--rounds 3] [--slow-ms 0] [--user-agent UA]
+//                             [--batch-size 500] [--gc 1]
 //
 // `noop` is a pass-through `app.use` (what any middleware layer costs in Express's router);
 // `sdk-nopush` tracks requests but queues nothing; `alt` is the SDK built into DIR (its
-// `dist/esm`, e.g. copied from another commit); `--slow-ms` makes every batch wait that long.
+// `dist/esm`, e.g. copied from another commit); `--slow-ms` makes every batch wait that long;
+// `--batch-size` sets the SDK's `batchSize`; `--gc 1` adds the garbage collector's time and
+// collections per request to each line (perf_hooks).
 // Every request carries a browser's User-Agent, as in bench/sdk_overhead.py (`--user-agent ""`
 // for none). Run on one core (`taskset -c 0`) as the bench pins its host.
 // Prints the process CPU time (`process.cpuUsage()`, user + system) per request. With `sdk`,
@@ -16,6 +19,7 @@
 // the SDK's delivered count is checked against the requests served. Needs `npm run build` first.
 import { createRequire } from "node:module";
 import { createServer } from "node:http";
+import { constants as perfConstants, PerformanceObserver } from "node:perf_hooks";
 import { Duplex } from "node:stream";
 import { fileURLToPath } from "node:url";
 
@@ -36,6 +40,17 @@ const USER_AGENT =
   args["user-agent"] ??
   "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
 const AGENT_LINE = USER_AGENT ? `User-Agent: ${USER_AGENT}\r\n` : "";
+// `--gc`: also print the garbage collector's time and collections per request (perf_hooks 'gc')
+const gc = { on: "gc" in args, ms: 0, minor: 0, major: 0 };
+if (gc.on) {
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      gc.ms += entry.duration;
+      if (entry.detail?.kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR) gc.major += 1;
+      else gc.minor += 1;
+    }
+  }).observe({ entryTypes: ["gc"] });
+}
 const VARIANTS = (args.variant ?? "both") === "both" ? ["bare", "sdk"] : args.variant.split(",");
 
 class MemorySocket extends Duplex {
@@ -71,7 +86,7 @@ function buildApp(variant, transport) {
   let ww = null;
   if (variant === "sdk" || variant === "sdk-nopush" || variant === "alt") {
     ww = (variant === "alt" ? alt.whowhywhen : whowhywhen)(
-      { apiKey: "www_inprocess_bench", url: "http://127.0.0.1:9", maxQueueSize: 300_000, maxQueueBytes: 256 * 1024 * 1024 },
+      { apiKey: "www_inprocess_bench", url: "http://127.0.0.1:9", maxQueueSize: 300_000, maxQueueBytes: 256 * 1024 * 1024, ...(args["batch-size"] ? { batchSize: Number(args["batch-size"]) } : {}) },
       transport,
     );
     if (variant === "sdk-nopush") ww.client.push = () => {};
@@ -101,7 +116,7 @@ function run(variant) {
   return new Promise((resolve) => {
     let started;
     const begin = () => {
-      started = { cpu: process.cpuUsage(), wall: performance.now() };
+      started = { cpu: process.cpuUsage(), wall: performance.now(), gc: { ...gc } };
     };
     const finish = async () => {
       const cpu = process.cpuUsage(started.cpu);
@@ -115,7 +130,9 @@ function run(variant) {
         await ww.shutdown();
       }
       rows = ww ? ww.client.stats.delivered : 0;
-      resolve({ variant, cpuUs: (cpu.user + cpu.system + flushCpu) / REQUESTS, wallUs: (wall * 1000) / REQUESTS, rows });
+      const gcUs = ((gc.ms - started.gc.ms) * 1000) / REQUESTS;
+      const gcLine = `  GC ${gcUs.toFixed(2)} µs/req, ${gc.minor - started.gc.minor} minor + ${gc.major - started.gc.major} major`;
+      resolve({ variant, gcLine: gc.on ? gcLine : "", cpuUs: (cpu.user + cpu.system + flushCpu) / REQUESTS, wallUs: (wall * 1000) / REQUESTS, rows });
     };
     const connect = (index) => {
       let pending = "";
@@ -158,7 +175,7 @@ for (let round = 0; round < ROUNDS; round += 1) {
     const result = await run(variant);
     if ((variant === "sdk" || variant === "alt") && result.rows !== REQUESTS) throw new Error(`stored ${result.rows} of ${REQUESTS}`);
     results[variant].push(result.cpuUs);
-    console.log(`round ${round + 1} ${variant.padEnd(4)} ${result.cpuUs.toFixed(2)} µs CPU/req  ${result.wallUs.toFixed(2)} µs wall/req`);
+    console.log(`round ${round + 1} ${variant.padEnd(4)} ${result.cpuUs.toFixed(2)} µs CPU/req  ${result.wallUs.toFixed(2)} µs wall/req${result.gcLine}`);
   }
 }
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];

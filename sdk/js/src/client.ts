@@ -274,7 +274,8 @@ type Write = (this: ServerResponse, ...args: unknown[]) => unknown;
  * which leaves it without fast property transitions) and holds no reference to the response: a
  * WeakMap value that points back into its key's object graph measured ≈ 10 µs more CPU per
  * request under load (most likely the young-generation GC's ephemeron processing). The request
- * is `res.req` when the response closes.
+ * is `res.req` when the response closes. Each property read on an Express request or response
+ * is a full lookup (see `hookClose`), so the request path reads each value it needs once.
  */
 class Tracking implements Captured {
   host: string | undefined = undefined;
@@ -291,15 +292,21 @@ class Tracking implements Captured {
   exception: string | undefined = undefined;
   /** Body bytes seen by the wrappers; only counted when there is no usable Content-Length. */
   sent = 0;
-  /** -1 until the first write: then 1 to count bytes, 0 to read Content-Length instead. */
+  /** -1 until the first write: then 1 to count bytes, 0 to use `declared` instead. */
   counting = -1;
+  /** The response's Content-Length as it was at the first write (headers go out with it). */
+  declared: number | string | string[] | undefined = undefined;
   /** Further clients tracking the same response (nested apps, each with its middleware). */
   others: Tracking[] | undefined = undefined;
+  /** Set once the response's 'close' has been handled: a second 'close' records nothing. */
+  closed = false;
 
   constructor(
     readonly client: Client,
     /** Only when `res.req` is not the request (never with Node's own server); dropped once recorded. */
     public req: IncomingMessage | undefined,
+    /** The request's headers, read once; dropped once recorded. */
+    public headers: IncomingMessage["headers"] | undefined,
     readonly url: string,
     readonly method: string,
     readonly user_agent: string | undefined,
@@ -314,7 +321,9 @@ const tracked = new WeakMap<ServerResponse, Tracking>();
 function count(state: Tracking, res: ServerResponse, chunk: unknown, encoding: unknown): void {
   try {
     if (state.counting === -1) {
-      state.counting = state.method !== "HEAD" && res.getHeader("content-length") !== undefined ? 0 : 1;
+      const declared = state.method === "HEAD" ? undefined : res.getHeader("content-length");
+      state.declared = declared;
+      state.counting = declared === undefined ? 1 : 0;
     }
     if (state.counting === 1) state.sent += byteLength(chunk, encoding);
   } catch {
@@ -380,9 +389,9 @@ function countBytes(res: ServerResponse, state: Tracking): void {
   res.end = countingEnd as ServerResponse["end"];
 }
 
-function responseSize(state: Tracking, res: ServerResponse): number {
+function responseSize(state: Tracking): number {
   if (state.counting !== 0) return state.sent;
-  const header = res.getHeader("content-length");
+  const header = state.declared;
   const length = typeof header === "number" ? header : Number(header);
   return Number.isFinite(length) && length >= 0 ? length : state.sent;
 }
@@ -390,7 +399,8 @@ function responseSize(state: Tracking, res: ServerResponse): number {
 /** The response's 'close' (emitted after 'finish', or alone when aborted): record it. */
 function onClose(this: ServerResponse): void {
   const state = tracked.get(this);
-  if (state === undefined) return;
+  if (state === undefined || state.closed) return;
+  state.closed = true;
   const now = performance.now();
   const others = state.others;
   complete(state, this, now);
@@ -407,7 +417,9 @@ function record(state: Tracking, res: ServerResponse): void {
   const client = state.client;
   try {
     const req = state.req ?? res.req;
+    const headers = state.headers ?? req.headers;
     state.req = undefined;
+    state.headers = undefined;
     state.others = undefined;
     if (state.express) {
       const express = req as ExpressRequest;
@@ -418,7 +430,6 @@ function record(state: Tracking, res: ServerResponse): void {
         state.route = base ? base + String(path) : String(path);
       }
     }
-    const headers = req.headers;
     const declared = headers["content-length"];
     if (declared !== undefined) {
       const length = Number(declared);
@@ -434,14 +445,47 @@ function record(state: Tracking, res: ServerResponse): void {
     const socket = req.socket as (IncomingMessage["socket"] & { encrypted?: boolean }) | null;
     state.host = headers.host ?? "localhost";
     state.https = socket !== null && socket.encrypted === true;
-    state.status_code = res.headersSent ? res.statusCode : 499;
+    // The first tracker of the response saw its writes: one that began had its headers sent.
+    const first = tracked.get(res) ?? state;
+    state.status_code = first.counting !== -1 || res.headersSent ? res.statusCode : 499;
     state.ip_address = client.clientIp(socket === null ? undefined : socket.remoteAddress, headers["x-forwarded-for"]);
-    state.response_size = responseSize(tracked.get(res) ?? state, res);
+    state.response_size = responseSize(first);
     if (exceptionsRecorded) state.exception = takeException(req);
     client.push(state);
   } catch (error) {
     logLimited(client.config.logger, "capture", "warn", `WhoWhyWhen could not record a request: ${String(error)}`);
   }
+}
+
+type Emit = (this: ServerResponse, event: string | symbol, ...args: unknown[]) => boolean;
+
+/**
+ * `ServerResponse.prototype.emit`, wrapped once per process so that every response's 'close'
+ * reaches `onClose` without a listener of its own. Express gives each request and response a
+ * V8 map of its own (it changes their prototypes, then adds properties), so every property read
+ * or write on them misses V8's inline caches and takes a full lookup: `res.on('close')` makes
+ * several (`_events`, `_eventsCount`, ...), the wrapper none. Responses nobody tracks pass
+ * straight through; the original `emit` always runs, with the same arguments and result.
+ */
+let hookedEmit: Emit | null = null;
+
+function hookClose(): Emit {
+  if (hookedEmit !== null) return hookedEmit;
+  const proto = ServerResponse.prototype as unknown as { emit: Emit };
+  const emit = proto.emit;
+  const hooked = function (this: ServerResponse, event: string | symbol): boolean {
+    if (event === "close") {
+      try {
+        onClose.call(this);
+      } catch {
+        // never break the host
+      }
+    }
+    return emit.apply(this, arguments as never);
+  } as Emit;
+  proto.emit = hooked;
+  hookedEmit = hooked;
+  return hooked;
 }
 
 /**
@@ -454,11 +498,15 @@ export function track(client: Client, req: IncomingMessage, res: ServerResponse,
   const raw = (req as ExpressRequest).originalUrl ?? req.url ?? "/";
   const query = raw.indexOf("?");
   if (!client.shouldCapture(method, query === -1 ? raw : raw.slice(0, query))) return;
-  const userAgent = req.headers["user-agent"];
+  const headers = req.headers;
+  const userAgent = headers["user-agent"];
   if (userAgent !== undefined && userAgent.startsWith("whowhywhen-")) return;
   const state = new Tracking(
     client,
-    res.req === req ? undefined : req,
+    // Express sets `res.req` itself (a property read on its request or response costs V8 a
+    // full lookup: each one has a map of its own), so only plain Node is asked.
+    express || res.req === req ? undefined : req,
+    headers,
     raw,
     method,
     userAgent,
@@ -473,5 +521,26 @@ export function track(client: Client, req: IncomingMessage, res: ServerResponse,
   }
   tracked.set(res, state);
   countBytes(res, state);
-  res.on("close", onClose);
+  if (!reachesHook(res)) res.on("close", onClose);
+}
+
+/** Per response prototype: whether its `emit` is the hooked one. */
+const hookedPrototypes = new WeakMap<object, boolean>();
+
+/**
+ * Whether `res`'s 'close' reaches the hook: asked of its prototype, once per prototype (an
+ * Express response has a map of its own, so reading `res.emit` would cost a full lookup per
+ * request). Another class's own `emit` gets a listener instead; a wrapper that calls through to
+ * the hooked `emit` is recorded once all the same.
+ */
+function reachesHook(res: ServerResponse): boolean {
+  const hooked = hookClose();
+  const proto = Object.getPrototypeOf(res) as { emit?: unknown } | null;
+  if (proto === null) return false;
+  let reaches = hookedPrototypes.get(proto);
+  if (reaches === undefined) {
+    reaches = proto.emit === hooked;
+    hookedPrototypes.set(proto, reaches);
+  }
+  return reaches;
 }

@@ -113,6 +113,50 @@ describe.each(versions)("%s", (_name, express) => {
     expect(events[0]).toMatchObject({ status_code: 499, route: "/slow", method: "GET" });
   });
 
+  it("records each response once, beside the host's own 'close' listeners and emit wrappers", async () => {
+    const app = express();
+    const closes: string[] = [];
+    app.use((req: any, res: any, next: () => void) => {
+      // a library wrapping this response's emit before the middleware sees it, calling through
+      if (req.url !== "/wrapped") return next();
+      const emit = res.emit;
+      res.emit = function (this: unknown, ...args: unknown[]) {
+        if (args[0] === "close") closes.push("wrapped");
+        return emit.apply(this, args);
+      };
+      next();
+    });
+    app.use(whowhywhen(options()));
+    app.get("/listener", (_req: any, res: any) => {
+      res.on("close", () => closes.push("listener"));
+      expect(res.emit("custom")).toBe(false);
+      res.once("custom", () => closes.push("custom"));
+      expect(res.emit("custom")).toBe(true);
+      res.send("a");
+    });
+    app.get("/wrapped", (_req: any, res: any) => res.send("bb"));
+    app.get("/twice", (_req: any, res: any) => {
+      res.send("ccc");
+      res.emit("close");
+    });
+    const server = app.listen(0, "127.0.0.1");
+    await new Promise((resolve) => server.once("listening", resolve));
+    try {
+      const base = `http://127.0.0.1:${server.address().port}`;
+      for (const path of ["/listener", "/wrapped", "/twice"]) await (await fetch(base + path)).text();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    } finally {
+      server.close();
+    }
+    expect(closes.sort()).toEqual(["custom", "listener", "wrapped"]);
+    const events = await stored();
+    expect(events.map((event) => [event.route, event.response_size])).toEqual([
+      ["/listener", 1],
+      ["/wrapped", 2],
+      ["/twice", 3],
+    ]);
+  });
+
   it("records requests answered by a mounted sub-app once", async () => {
     const app = express();
     app.use(whowhywhen(options()));

@@ -1,6 +1,7 @@
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { createServer, type Server } from "node:http";
+import { EventEmitter } from "node:events";
+import { createServer, type Server, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -63,6 +64,27 @@ describe("plain node http", () => {
     });
     expect(hello!.route).toBeUndefined();
     expect(fail).toMatchObject({ status_code: 503, exception: "RangeError" });
+  });
+
+  it("records responses of a class whose own emit bypasses ServerResponse's", async () => {
+    // Node's `ServerResponse` option: each response is one of these, and its 'close' never
+    // passes through `ServerResponse.prototype.emit`.
+    class OwnEmit extends ServerResponse {
+      override emit(event: string | symbol, ...args: unknown[]): boolean {
+        return EventEmitter.prototype.emit.call(this, event, ...args);
+      }
+    }
+    const handler = withWhoWhyWhen((_req, res) => res.end("own"), {
+      apiKey: API_KEY,
+      url: collector.url,
+      logger: silentLogger(),
+    });
+    server = createServer({ ServerResponse: OwnEmit }, handler);
+    await new Promise<void>((resolve) => server!.listen(0, "127.0.0.1", resolve));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    expect(await (await fetch(`${base}/own`)).text()).toBe("own");
+    expect(await flush(3000)).toBe(true);
+    expect(collector.stored.map((e) => [new URL(e.url).pathname, e.response_size])).toEqual([["/own", 3]]);
   });
 
   it("rethrows what a handler throws", () => {
