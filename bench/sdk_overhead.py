@@ -19,7 +19,11 @@ median of each round's figure against that round's bare (and the range of the th
 beside the plain medians. Idle hosts wait in ``epoll`` and cost nothing meanwhile; an SDK host's
 sender has delivered everything before the next host is measured.
 
-Each host is warmed up once (wrk, ``--warmup`` seconds); each round measures it twice:
+Each host is warmed up once (wrk, ``--warmup`` seconds); each round measures it twice, each
+phase right after ``--prime`` seconds of unmeasured load on the same host (then a drain). Without
+it, the host measured first in a round had just served the previous phase and the other had been
+idle for one or two phases, and Express's paired ratios alternated with the order (0.82–0.90
+with bare first, 0.92–0.98 with the SDK first, in one run).
 
 1. **saturated**: ``wrk -t1 -c32`` for ``--duration`` seconds: requests/s and p99 (at 32
    connections the p99 is mostly queueing, 32 requests waiting for one core).
@@ -419,6 +423,9 @@ class Host:
     def measure(self, run: Callable[[str], WrkRun]) -> Phase:
         """Run one phase with the collector idle-only; then let it store every request served
         so far and charge the host the CPU it used until then (its sender's work included)."""
+        if self.args.prime > 0:
+            run_wrk(self.url, self.args.prime, self.args.connections, self.args.user_agent)
+            self.drain()
         before = fetch_served(self.port)
         cpu_before = process_cpu_seconds(self.process.pid)
         collector_pid = self.collector.process.pid
@@ -533,6 +540,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--duration", type=int, default=5, help="seconds per measured phase")
     parser.add_argument("--warmup", type=int, default=3, help="seconds of wrk before measuring")
+    parser.add_argument(
+        "--prime", type=int, default=1, help="seconds of unmeasured wrk before each phase (0: none)"
+    )
     parser.add_argument("--connections", type=int, default=32, help="wrk connections, saturated")
     parser.add_argument("--rate", type=float, default=1000.0, help="req/s of the fixed-rate phase")
     parser.add_argument("--rate-connections", type=int, default=4)
@@ -586,7 +596,8 @@ def main() -> int:
 
     print(
         f"\nhosts on core 0, all alive, measured in turn (ABBA order); wrk and the collector "
-        f"(SCHED_IDLE while measuring) on core 1; {args.rounds} rounds; ratios and added "
+        f"(SCHED_IDLE while measuring) on core 1; {args.rounds} rounds, each phase after "
+        f"{args.prime} s of unmeasured load; ratios and added "
         f"latencies are medians of each round's variant against that round's bare; left: "
         f"saturated, wrk -t1 -c{args.connections} -d{args.duration}s; middle: fixed rate, "
         f"{args.rate:g} req/s offered over {args.rate_connections} connections; "
