@@ -5,7 +5,8 @@
         --variant bare --variant base=/tmp/base/sdk/python/src --variant new=sdk/python/src
 
 The bench's FastAPI app under uvicorn (uvloop, httptools) pinned to core 0; ``wrk -t1 -c32``
-and a sink that answers every batch 202 at once on core 1, so the SDK's sender keeps up and
+(every request with ``bench/sdk_overhead.py``'s browser User-Agent, ``--user-agent ''`` for
+none) and a sink that answers every batch 202 at once on core 1, so the SDK's sender keeps up and
 events are delivered as they come (``bench/sdk_overhead.py`` holds a whole phase's events
 instead; this isolates the SDK's own cost). Each variant is ``name`` (bare FastAPI) or
 ``name=DIR``: the middleware imported from ``DIR`` (a copy of ``src`` at another commit).
@@ -37,6 +38,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sdk" / "python" / "tests"))
 
 from collector_harness import free_port  # type: ignore[import-not-found]
+from sdk_overhead import USER_AGENT
 
 APP = """
 import os
@@ -122,9 +124,12 @@ def cpu(pid: int) -> tuple[float, float]:
     return total, main
 
 
-def wrk(url: str, seconds: float, connections: int) -> int:
+def wrk(url: str, seconds: float, connections: int, user_agent: str) -> int:
+    command = ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{int(seconds)}s"]
+    if user_agent:
+        command += ["-H", f"User-Agent: {user_agent}"]
     out = subprocess.run(
-        ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{int(seconds)}s", url],
+        [*command, url],
         capture_output=True,
         text=True,
         check=True,
@@ -159,11 +164,11 @@ def run(
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
-        wrk(url, args.warmup, 32)
+        wrk(url, args.warmup, 32, args.user_agent)
         time.sleep(2.5)  # the warm-up's last events flushed by the timer
         rows_before = sink.rows
         before = cpu(process.pid)
-        served = wrk(url, args.duration, 32)
+        served = wrk(url, args.duration, 32, args.user_agent)
         if source is not None:
             deadline = time.monotonic() + 30
             while sink.rows - rows_before < served and time.monotonic() < deadline:
@@ -188,6 +193,9 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=6)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--variant", action="append", required=True, help="NAME or NAME=SRC")
+    parser.add_argument(
+        "--user-agent", default=USER_AGENT, help="User-Agent of every request ('' for none)"
+    )
     args = parser.parse_args()
     # Stopped with SIGTERM: unwind, so that the host being measured is stopped too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
