@@ -11,7 +11,8 @@ is the bench's FastAPI app, ``--app trivial`` an ASGI app that sends two message
 middleware's own share stands out. ``--hold`` makes the transport wait until the calls are done,
 so events stay queued as in ``bench/sdk_overhead.py``, whose collector only gets idle CPU.
 Counts are deterministic to a few hundred instructions a request for the caller's thread; the
-sender's move by a few thousand with where its batches fall. Needs valgrind.
+sender's move by a few thousand with where its batches fall. Every request carries
+``bench/sdk_overhead.py``'s browser User-Agent (``--user-agent ''`` for none). Needs valgrind.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ import tempfile
 import threading
 from pathlib import Path
 from typing import Any
+
+from sdk_overhead import USER_AGENT
 
 Message = dict[str, Any]
 
@@ -86,7 +89,13 @@ def drive(args: argparse.Namespace) -> None:
     async def send(message: Message) -> None:
         pass
 
+    agent = args.user_agent
+
     def scope() -> dict[str, Any]:
+        headers = [(b"host", b"127.0.0.1:8000")]
+        if agent:
+            # a new bytes object each time, as a server's parser makes
+            headers.append((b"user-agent", agent.encode("latin-1")))
         return {
             "type": "http",
             "asgi": {"version": "3.0", "spec_version": "2.4"},
@@ -99,7 +108,7 @@ def drive(args: argparse.Namespace) -> None:
             "path": "/items/1",
             "raw_path": b"/items/1",
             "query_string": b"run=instructions",
-            "headers": [(b"host", b"127.0.0.1:8000")],
+            "headers": headers,
             "state": {},
             "extensions": {},
         }
@@ -172,6 +181,9 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=8000)
     parser.add_argument("--warmup", type=int, default=3000)
     parser.add_argument("--hold", action="store_true", help="keep events queued while measuring")
+    parser.add_argument(
+        "--user-agent", default=USER_AGENT, help="User-Agent of every request ('' for none)"
+    )
     parser.add_argument("--variant", action="append", default=[], help="NAME or NAME=SRC")
     parser.add_argument("--drive", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
