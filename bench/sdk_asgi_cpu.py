@@ -38,7 +38,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sdk" / "python" / "tests"))
 
 from collector_harness import free_port  # type: ignore[import-not-found]
-from sdk_overhead import USER_AGENT
+from sdk_overhead import USER_AGENT, wrk_command
 
 APP = """
 import os
@@ -125,11 +125,8 @@ def cpu(pid: int) -> tuple[float, float]:
 
 
 def wrk(url: str, seconds: float, connections: int, user_agent: str) -> int:
-    command = ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{int(seconds)}s"]
-    if user_agent:
-        command += ["-H", f"User-Agent: {user_agent}"]
     out = subprocess.run(
-        [*command, url],
+        [*wrk_command(int(seconds), connections, user_agent), url],
         capture_output=True,
         text=True,
         check=True,

@@ -261,6 +261,15 @@ def parse_latency(text: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
+def wrk_command(duration: int, connections: int, user_agent: str) -> list[str]:
+    """wrk on core 1, one thread, every request with ``user_agent`` ('' for none); the URL and
+    any further options go after it."""
+    command = ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{duration}s"]
+    if user_agent:
+        command += ["-H", f"User-Agent: {user_agent}"]
+    return command
+
+
 def run_wrk(
     url: str,
     duration: int,
@@ -269,9 +278,7 @@ def run_wrk(
     script: Path | None = None,
     think_ms: float = 0,
 ) -> WrkRun:
-    command = [*BOOST, "taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{duration}s"]
-    if user_agent:
-        command += ["-H", f"User-Agent: {user_agent}"]
+    command = [*BOOST, *wrk_command(duration, connections, user_agent)]
     if script is not None:
         command += ["-s", str(script)]
     output = subprocess.run(
