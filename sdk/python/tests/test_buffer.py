@@ -22,9 +22,10 @@ def test_the_first_thread_to_put_owns_the_unlocked_path() -> None:
     buffer = Buffer(100, 10**9, stats)
     buffer.put(EVENT, 10)
     buffer.put(EVENT, 10)
-    in_thread(lambda: buffer.put(EVENT, 10))
-    assert (stats.produced_locked, stats.produced_unlocked, stats.produced) == (2, 1, 3)
-    assert buffer.queued_bytes() == 30
+    in_thread(lambda: buffer.put(EVENT, 20))
+    # The first put takes the lock to claim the buffer; the owner's second does not.
+    assert (buffer._bytes_owner, buffer._bytes_locked, buffer.queued_bytes()) == (10, 30, 40)
+    assert stats.produced == 3
 
 
 def test_the_owner_drops_the_oldest_and_counts_each_drop() -> None:
