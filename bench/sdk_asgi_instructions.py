@@ -12,7 +12,8 @@ middleware's own share stands out. ``--hold`` makes the transport wait until the
 so events stay queued as in ``bench/sdk_overhead.py``, whose collector only gets idle CPU.
 Counts are deterministic to a few hundred instructions a request for the caller's thread; the
 sender's move by a few thousand with where its batches fall. Every request carries
-``bench/sdk_overhead.py``'s browser User-Agent (``--user-agent ''`` for none). Needs valgrind.
+``bench/sdk_overhead.py``'s browser User-Agent (``--user-agent ''`` for none), and with
+``--browser-headers`` the other headers a browser's ``fetch()`` sends. Needs valgrind.
 """
 
 from __future__ import annotations
@@ -31,6 +32,23 @@ from typing import Any
 from sdk_overhead import USER_AGENT
 
 Message = dict[str, Any]
+
+#: What a browser's fetch() sends besides Host and User-Agent (``--browser-headers``).
+BROWSER_HEADERS = [
+    ("connection", b"keep-alive"),
+    ("sec-ch-ua", b'"Chromium";v="131", "Not_A Brand";v="24"'),
+    ("sec-ch-ua-mobile", b"?0"),
+    ("sec-ch-ua-platform", b'"Linux"'),
+    ("accept", b"application/json"),
+    ("origin", b"https://app.example.com"),
+    ("sec-fetch-site", b"same-site"),
+    ("sec-fetch-mode", b"cors"),
+    ("sec-fetch-dest", b"empty"),
+    ("referer", b"https://app.example.com/"),
+    ("accept-encoding", b"gzip, deflate, br, zstd"),
+    ("accept-language", b"en-US,en;q=0.9"),
+    ("authorization", b"Bearer eyJhbGciOiJIUzI1NiJ9.e30.ZRrHA1JJJW8opsbCGfG_HACGpVUMN"),
+]
 
 
 def build_app(kind: str, sdk: bool, hold: threading.Event) -> Any:
@@ -91,11 +109,14 @@ def drive(args: argparse.Namespace) -> None:
 
     agent = args.user_agent
 
+    extra = BROWSER_HEADERS if args.browser_headers else []
+
     def scope() -> dict[str, Any]:
         headers = [(b"host", b"127.0.0.1:8000")]
         if agent:
             # a new bytes object each time, as a server's parser makes
             headers.append((b"user-agent", agent.encode("latin-1")))
+        headers += [(name.encode(), value) for name, value in extra]
         return {
             "type": "http",
             "asgi": {"version": "3.0", "spec_version": "2.4"},
@@ -129,12 +150,18 @@ def drive(args: argparse.Namespace) -> None:
     asyncio.run(main())
 
 
-def measure(source: str | None, args: argparse.Namespace) -> list[float]:
+def measure(name: str, source: str | None, args: argparse.Namespace) -> list[float]:
     """Instructions per request of each thread that ran any while measuring, caller first."""
     env = {**os.environ, "PYTHONHASHSEED": "0", "INSTRUCTIONS_SDK": "0" if source is None else "1"}
     if source is not None:
         env["PYTHONPATH"] = os.path.abspath(source)
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as scratch:
+        tmp = scratch
+        if args.keep:
+            tmp = os.path.join(args.keep, name)
+            os.makedirs(tmp, exist_ok=True)
+            for old in Path(tmp).glob("out*"):
+                old.unlink()
         command = [
             "valgrind",
             "--tool=callgrind",
@@ -184,7 +211,17 @@ def main() -> int:
     parser.add_argument(
         "--user-agent", default=USER_AGENT, help="User-Agent of every request ('' for none)"
     )
+    parser.add_argument(
+        "--browser-headers",
+        action="store_true",
+        help="send a browser's thirteen other request headers too",
+    )
     parser.add_argument("--variant", action="append", default=[], help="NAME or NAME=SRC")
+    parser.add_argument(
+        "--keep",
+        metavar="DIR",
+        help="keep callgrind's files in DIR/NAME/ (out-01 the caller), for callgrind_annotate",
+    )
     parser.add_argument("--drive", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.drive:
@@ -192,7 +229,7 @@ def main() -> int:
         return 0
     for variant in args.variant:
         name, _, source = variant.partition("=")
-        counts = measure(source or None, args)
+        counts = measure(name, source or None, args)
         print(
             f"{name:>10}: {sum(counts):9.0f} instructions/request; caller {counts[0]:9.0f}"
             + "".join(f", other thread {count:7.0f}" for count in counts[1:]),

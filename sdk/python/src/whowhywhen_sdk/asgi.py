@@ -12,6 +12,10 @@ from ._log import log_limited
 perf_counter_ns = time.perf_counter_ns
 time_ns = time.time_ns
 _SDK_UA = SDK_UA_PREFIX.encode()
+#: The request headers the middleware reads.
+_WANTED = frozenset(
+    (b"user-agent", b"host", b"x-forwarded-for", b"content-length", b"transfer-encoding")
+)
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -89,6 +93,8 @@ class WhoWhyWhenMiddleware:
         user_agent = host = forwarded = length = None
         chunked = False
         for name, value in scope["headers"]:
+            if name not in _WANTED:  # most headers: one set lookup, not five comparisons
+                continue
             if name == b"user-agent":
                 user_agent = value
             elif name == b"host":
