@@ -185,15 +185,20 @@ def asgi(**values: object) -> AsgiRecord:
     return tuple(fields.values())  # type: ignore[return-value]
 
 
+def padded(row: Row) -> Row:
+    """A row with the trailing nulls it may leave out."""
+    return (*row, *(None,) * (len(ROW_COLUMNS) - len(row)))
+
+
 def asgi_row(**values: object) -> Row:
     (row,) = rows_of([asgi(**values)])
-    return row
+    return padded(row)
 
 
 class TestAsgiRecords:
     def test_a_raw_record_becomes_the_same_row_as_a_record(self) -> None:
         (row,) = rows_of([asgi(query=b"expand=1")])
-        assert row[1:] == (
+        assert padded(row)[1:] == (
             "http://api.test/users/7?expand=1",
             "GET",
             200,
@@ -270,6 +275,70 @@ class TestAsgiRecords:
         assert asgi_row(exception="E" * 300)[11] == "E" * 256
         assert asgi_row(consumer=("acme", "Acme Inc"))[12:] == ("acme", "Acme Inc")
         assert asgi_row(consumer=("acme", None))[12:] == ("acme", None)
+
+    def test_a_batch_is_written_by_columns_as_item_by_item(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Every kind of value a server gives, mixed in one batch: the column path writes the
+        rows the careful item-by-item path writes, and it takes such a batch whole."""
+        route, other, mount = Endpoint("/a/{x}"), Endpoint("/b"), Mounted("/static")
+        variants: list[dict[str, object]] = [
+            {},
+            {"host": ("10.0.0.2", 8000), "query": b"page=2"},
+            {"host": None, "query": None, "agent": None, "client": None},
+            {"host": b"", "status": 0, "exception": "E" * 300},
+            {"agent": b"u" * (MAX_UA + 5), "client": "198.51.100.9"},
+            {"route": route, "root_path": "/api", "request_size": b"42"},
+            {"route": route, "mount_root": "/p", "root_path": "/p/api", "request_size": 7},
+            {"route": mount, "root_path": "/static", "request_size": b"4x"},
+            {"route": other, "consumer": ("acme", None), "scheme": "https"},
+            {"route": route, "consumer": ("acme", "Acme Inc"), "query": b"q=" + b"z" * 300},
+            {"target": b"/" + b"y" * MAX_URL, "agent": b"\xe9t\xe9"},
+        ]
+        items = [asgi(**variants[i % len(variants)]) for i in range(3 * len(variants))]
+        expected, failed = BatchRows()._each(items)
+        assert failed == 0
+
+        def careful(self: BatchRows, items: Sequence[Queued]) -> tuple[list[Row], int]:
+            raise AssertionError("the batch was not written by columns")
+
+        monkeypatch.setattr(BatchRows, "_each", careful)
+        writer = BatchRows()
+        for _ in range(2):  # the second time from the caches
+            rows, failed = writer.rows(items)
+            assert failed == 0
+            assert [padded(row)[1:] for row in rows] == [row[1:] for row in expected]
+            assert len({row[0] for row in rows}) == len(items)
+
+    def test_route_templates_stay_right_when_their_cache_is_emptied(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(BatchRows, "_each", None)  # by columns only
+        routes = [Endpoint(f"/r{i}/{{x}}") for i in range(1500)]
+        writer = BatchRows()
+        # The cache holds 1,024: the third batch, half known and half new, empties it.
+        for start in (0, 500, 750, 0):
+            batch = routes[start : start + 500]
+            rows, failed = writer.rows([asgi(route=r) for r in batch])
+            assert failed == 0
+            assert [row[8] for row in rows] == [r.path for r in batch]
+
+    def test_trailing_nulls_are_left_out_of_a_batch_that_has_none_of_those_values(self) -> None:
+        assert [len(row) for row in rows_of([asgi(), asgi()])] == [11, 11]
+        exception = rows_of([asgi(), asgi(exception="KeyError")])
+        assert [row[11:] for row in exception] == [(None,), ("KeyError",)]
+        consumer = rows_of([asgi(consumer=("acme", None)), asgi()])
+        assert [row[11:] for row in consumer] == [(None, "acme", None), (None, None, None)]
+        for row in exception + consumer:
+            check_row(row)
+
+    def test_a_path_without_raw_bytes_sends_the_batch_item_by_item(self) -> None:
+        rows = rows_of([asgi(), asgi(target="/caf\u00e9"), asgi(query=b"x=1")])
+        assert [row[1] for row in rows] == [
+            "http://api.test/users/7",
+            "http://api.test/caf%C3%A9",
+            "http://api.test/users/7?x=1",
+        ]
 
     def test_a_malformed_item_is_counted_and_the_rest_written(self) -> None:
         rows, failed = BatchRows().rows([asgi(query=12345), FULL, asgi()])

@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Callable, Sequence
+import sys
+from array import array
+from collections.abc import Callable, Iterable, Sequence
+from itertools import repeat
+from operator import itemgetter
 from typing import Any, TypeVar, Union, cast
 from urllib.parse import quote
 
@@ -68,13 +72,29 @@ _encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False, check_circula
 
 def event_ids(count: int) -> list[str]:
     """``count`` distinct version-4 UUIDs from one random draw: 96 random bits shared by the
-    batch and a 32-bit counter that starts at a random point. No system call per id (the
-    ``random`` module is seeded from the OS, and reseeded in forked children)."""
+    batch and a 32-bit counter that starts at a random point low enough not to wrap. No system
+    call per id (the ``random`` module is seeded from the OS, and reseeded in forked children),
+    and no Python code per id: the counters' hex digits are written by one call, the shared
+    part put before each by one ``replace`` and the ids cut apart by one ``split``."""
     base = random.getrandbits(128) & _UUID_CLEAR | _UUID_SET
     h = f"{base:032x}"
     prefix = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:24]}"
-    low = base & 0xFFFFFFFF
-    return [f"{prefix}{(low + i) & 0xFFFFFFFF:08x}" for i in range(count)]
+    if count <= 0:
+        return []
+    if count >= 0x100000000:
+        raise ValueError("at most 2**32 - 1 ids a call")
+    low = (base & 0xFFFFFFFF) % (0x100000000 - count)
+    counters = array(_UINT32, range(low, low + count))
+    if _SWAP:
+        counters.byteswap()  # big-endian, so that the hex digits read as the number
+    digits = counters.tobytes().hex(" ", 4)
+    return (prefix + digits.replace(" ", " " + prefix)).split(" ")
+
+
+#: A typecode of 4-byte array items (``I`` on every platform CPython supports), and whether the
+#: machine stores them little-endian.
+_UINT32 = "I" if array("I").itemsize == 4 else "L"
+_SWAP = sys.byteorder == "little"
 
 
 #: What the ASGI middleware queues: ``(scheme, host, target, query_string, method, status,
@@ -111,6 +131,13 @@ Queued = Union[Record, AsgiRecord]
 ASGI_RECORD_LENGTH = 17
 _SAFE = "/%:@!$&'()*+,;=~-._"
 _CACHE_SIZE = 1024
+#: Query strings longer than this are decoded each time, not kept.
+_LONGEST_QUERY = 256
+_first = itemgetter(0)
+_NONE = frozenset((type(None),))
+_TUPLE = frozenset((tuple,))
+_TEXT_OR_NONE = frozenset((str, type(None)))
+_INT_OR_NONE = frozenset((int, type(None)))
 
 
 def route_template(route: Any, mount_root: str, root_path: Any) -> str | None:
@@ -131,26 +158,47 @@ V = TypeVar("V")
 
 class Memo(dict[K, V]):
     """``compute(key)`` per key, computed once and then one dict lookup; emptied when it holds
-    ``size`` keys, so a stream of distinct keys cannot grow it without bound."""
+    ``size`` keys, so a stream of distinct keys cannot grow it without bound. With ``longest``,
+    a key longer than that is computed every time and not kept (None counts as short)."""
 
-    def __init__(self, compute: Callable[[K], V], size: int) -> None:
+    def __init__(self, compute: Callable[[K], V], size: int, longest: int | None = None) -> None:
         super().__init__()
         self._compute = compute
         self._size = size
+        self._longest = longest
 
     def __missing__(self, key: K) -> V:
-        if len(self) >= self._size:
-            self.clear()
-        value = self[key] = self._compute(key)
+        value = self._compute(key)
+        longest = self._longest
+        if longest is None or key is None or len(key) <= longest:  # type: ignore[arg-type]
+            if len(self) >= self._size:
+                self.clear()
+            self[key] = value
         return value
 
 
-def _origin(key: tuple[str, bytes]) -> str:
-    return f"{key[0]}://{key[1].decode('latin-1')}"
+def _origin(key: tuple[str, Any]) -> str:
+    """``scheme://host`` from the Host header's bytes, else the server's address, else
+    localhost."""
+    scheme, host = key
+    if type(host) is bytes and host:
+        return f"{scheme}://{host.decode('latin-1')}"
+    if host:
+        return f"{scheme}://{host[0]}:{host[1]}"
+    return f"{scheme}://localhost"
 
 
-def _text(raw: bytes) -> str:
-    return raw.decode("latin-1")
+def _agent(raw: bytes | None) -> str | None:
+    return None if raw is None else raw[:MAX_UA].decode("latin-1")
+
+
+def _query(raw: bytes | None) -> str:
+    return "?" + raw.decode("latin-1") if raw else ""
+
+
+def _request_size(value: Any) -> int | None:
+    """A queued request size: a count (int), the Content-Length bytes, or None."""
+    return value if value is None or type(value) is int else content_length(value)
 
 
 def content_length(value: Any) -> int | None:
@@ -164,20 +212,138 @@ def content_length(value: Any) -> int | None:
 
 class BatchRows:
     """Writes queued items as rows, on the sender thread. An ASGI middleware's raw pieces become
-    a record's values here; those that repeat (URL origins, route templates, user agents) are
-    worked out once per distinct value, not once per request on the host's event loop."""
+    a record's values here; those that repeat (URL origins, queries, route templates, user
+    agents) are worked out once per distinct value, not once per request on the host's event
+    loop.
+
+    A batch of ASGI records is turned around column by column (:meth:`_columns`): each column is
+    one pass of a built-in (``zip``, ``map`` over a cache's lookup), so the per-event work runs
+    in C and Python code runs only per distinct value. Anything unusual in a batch (a record of
+    another kind, a value of an unexpected type) sends the whole batch item by item instead.
+    """
 
     def __init__(self) -> None:
-        self._origins: Memo[tuple[str, bytes], str] = Memo(_origin, _CACHE_SIZE)
-        self._routes: dict[tuple[int, str, str], tuple[Any, str | None]] = {}
-        self._agents: Memo[bytes, str] = Memo(_text, _CACHE_SIZE)
+        self._origins: Memo[tuple[str, Any], str] = Memo(_origin, _CACHE_SIZE)
+        self._queries: Memo[bytes | None, str] = Memo(_query, _CACHE_SIZE, _LONGEST_QUERY)
+        # Longer ones are cut and not kept, so the cache stays small.
+        self._agents: Memo[bytes | None, str | None] = Memo(_agent, _CACHE_SIZE, MAX_UA)
+        self._lengths: Memo[Any, int | None] = Memo(_request_size, _CACHE_SIZE)
+        # Route templates by (id(route), mount_root, root_path); the routes are kept alive
+        # beside them, so an id cannot be reused by another object while its entry lasts.
+        self._templates: dict[tuple[int, str, Any], str | None] = {}
+        self._kept: dict[int, Any] = {}
+        #: The same templates by (mount_root, root_path), then by id(route).
+        self._by_prefix: dict[tuple[str, Any], dict[int, str | None]] = {}
 
     def rows(self, items: Sequence[Queued]) -> tuple[list[Row], int]:
         """Each item as a row with a new event id in front, and how many items could not be
         read (a malformed scope)."""
+        if items and set(map(len, items)) == {ASGI_RECORD_LENGTH}:
+            try:
+                return self._columns(cast(Sequence[AsgiRecord], items)), 0
+            except Exception:  # noqa: S110 - an odd value: the careful path below finds which
+                pass
+        return self._each(items)
+
+    def _columns(self, items: Sequence[AsgiRecord]) -> list[Row]:
+        count = len(items)
+        (
+            schemes,
+            hosts,
+            targets,
+            queries,
+            methods,
+            statuses,
+            durations,
+            timestamps,
+            agents,
+            clients,
+            routes,
+            mount_roots,
+            root_paths,
+            request_sizes,
+            response_sizes,
+            exceptions,
+            consumers,
+        ) = zip(*items)
+        # Raises TypeError for a path that is not bytes (no raw_path): the careful path quotes it.
+        paths = map(bytes.decode, targets, repeat("latin-1"))
+        origins = map(self._origins.__getitem__, zip(schemes, hosts))
+        urls = list(map("".join, zip(origins, paths, map(self._queries.__getitem__, queries))))
+        if max(map(len, urls)) > MAX_URL:
+            urls = [url[:MAX_URL] for url in urls]
+        if 0 in statuses:  # no response started
+            statuses = tuple(status or 500 for status in statuses)
+        addresses: Sequence[Any] = clients
+        kinds = set(map(type, clients))
+        if kinds == _TUPLE:
+            addresses = list(map(_first, clients))
+        elif not kinds <= _TEXT_OR_NONE:  # some read from X-Forwarded-For
+            addresses = [c if c is None or type(c) is str else c[0] for c in clients]
+        sizes: Sequence[Any] = request_sizes
+        if not set(map(type, request_sizes)) <= _INT_OR_NONE:  # Content-Length bytes
+            sizes = list(map(self._lengths.__getitem__, request_sizes))
+        columns: list[Iterable[Any]] = [
+            event_ids(count),
+            urls,
+            methods,
+            statuses,
+            durations,
+            timestamps,
+            map(self._agents.__getitem__, agents),
+            addresses,
+            self._templates_of(routes, mount_roots, root_paths),
+            sizes,
+            response_sizes,
+        ]
+        # The last three columns are mostly null, and a row may leave trailing nulls out.
+        if not set(map(type, exceptions)) <= _NONE:
+            columns.append(None if e is None else e[:MAX_NAME] for e in exceptions)
+        if consumers.count(None) != count:
+            if len(columns) < len(ROW_COLUMNS) - 2:
+                columns.append(exceptions)
+            columns.append(None if c is None else c[0] for c in consumers)
+            columns.append(None if c is None else c[1] for c in consumers)
+        return list(zip(*columns))
+
+    def _templates_of(
+        self, routes: Sequence[Any], mount_roots: Sequence[str], root_paths: Sequence[Any]
+    ) -> list[str | None]:
+        """The route template of each request, worked out once per route and prefix."""
+        ids = list(map(id, routes))
+        if len(set(mount_roots)) == 1 and len(set(root_paths)) == 1:
+            # One prefix for the whole batch (no sub-application mounts): by route alone.
+            by_id = self._by_prefix.get((mount_roots[0], root_paths[0]))
+            if by_id is not None and not set(ids).difference(by_id):
+                return list(map(by_id.__getitem__, ids))
+        keys = list(zip(ids, mount_roots, root_paths))
+        templates, kept = self._templates, self._kept
+        missing = set(keys).difference(templates)
+        if missing:
+            routes_by_id = dict(zip(ids, routes))
+            if len(templates) + len(missing) > _CACHE_SIZE:
+                templates.clear()
+                kept.clear()
+                self._by_prefix.clear()
+                missing = set(keys)
+            for key in missing:
+                route = kept[key[0]] = routes_by_id[key[0]]
+                template = templates[key] = route_template(route, key[1], key[2])
+                self._by_prefix.setdefault(key[1:], {})[key[0]] = template
+        return list(map(templates.__getitem__, keys))
+
+    def _template(self, route: Any, mount_root: str, root_path: Any) -> str | None:
+        try:
+            return self._templates_of((route,), (mount_root,), (root_path,))[0]
+        except TypeError:  # a root_path that cannot be a key
+            return route_template(route, mount_root, root_path)
+
+    def _each(self, items: Sequence[Queued]) -> tuple[list[Row], int]:
+        """Item by item, so that one malformed item (a scope a server filled oddly) is counted
+        and the rest written."""
         out: list[Row] = []
         failed = 0
-        origins, routes, agents = self._origins, self._routes, self._agents
+        origins, agents = self._origins, self._agents
         for event_id, item in zip(event_ids(len(items)), items):
             if len(item) != ASGI_RECORD_LENGTH:
                 out.append((event_id, *item))
@@ -202,12 +368,7 @@ class BatchRows:
                     exception,
                     consumer,
                 ) = cast(AsgiRecord, item)
-                if type(host) is bytes and host:
-                    origin = origins[scheme, host]
-                elif host:
-                    origin = f"{scheme}://{host[0]}:{host[1]}"
-                else:
-                    origin = f"{scheme}://localhost"
+                origin = origins[scheme, host] if type(host) is bytes else _origin((scheme, host))
                 if type(target) is bytes:
                     url = origin + target.decode("latin-1")
                 else:
@@ -216,26 +377,8 @@ class BatchRows:
                     url += "?" + query.decode("latin-1")
                 if len(url) > MAX_URL:
                     url = url[:MAX_URL]
-                user_agent = None
-                if agent is not None:
-                    # Longer ones are not kept, so the cache stays small.
-                    user_agent = (
-                        agents[agent] if len(agent) <= MAX_UA else agent[:MAX_UA].decode("latin-1")
-                    )
-                template = None
-                if route is not None:
-                    if type(root_path) is str:
-                        key = (id(route), mount_root, root_path)
-                        cached = routes.get(key)
-                        if cached is not None and cached[0] is route:
-                            template = cached[1]
-                        else:
-                            template = route_template(route, mount_root, root_path)
-                            if len(routes) >= _CACHE_SIZE:
-                                routes.clear()
-                            routes[key] = (route, template)
-                    else:
-                        template = route_template(route, mount_root, root_path)
+                user_agent = agents[agent]
+                template = None if route is None else self._template(route, mount_root, root_path)
                 ident, name = consumer if consumer is not None else (None, None)
                 out.append(
                     (
@@ -272,8 +415,8 @@ def check_row(row: Row) -> bytes:
     """The row's JSON if every value has the type the collector reads, else ``ValueError``: the
     slow path, used only for a batch that :func:`encode_rows` refused (or a per-event size
     limit)."""
-    if len(row) != len(ROW_COLUMNS):
-        raise ValueError(f"a row has {len(row)} values, not {len(ROW_COLUMNS)}")
+    if not len(_REQUIRED) <= len(row) <= len(ROW_COLUMNS):
+        raise ValueError(f"a row has {len(row)} values, not {len(_REQUIRED)} to {len(ROW_COLUMNS)}")
     for name, value in zip(ROW_COLUMNS, row):
         if value is None and name not in _REQUIRED:
             continue
