@@ -175,7 +175,11 @@ class TestCollectorFaults:
                     started = time.perf_counter()
                     client.get(f"/users/{i}?run={marker}")
                     times.append(time.perf_counter() - started)
-            assert statistics.median(sdk_times) - statistics.median(bare_times) < 0.001
+            # Each request against the bare one just before it, so that the machine's drift
+            # cancels: a host that waited for the collector would take 1.5 s, over 500 times its
+            # ≈ 2 ms; the SDK's own work adds ≈ 1 %.
+            ratios = [sdk / bare for sdk, bare in zip(sdk_times, bare_times)]
+            assert statistics.median(ratios) < 1.25
             flush_all(30)
             assert len(set(real.stored_urls(marker))) == 300
             assert len(real.stored_urls(marker)) == 300
