@@ -140,6 +140,7 @@ _NONE = frozenset((type(None),))
 _TUPLE = frozenset((tuple,))
 _TEXT_OR_NONE = frozenset((str, type(None)))
 _INT_OR_NONE = frozenset((int, type(None)))
+_NO_TEMPLATES: dict[int, str | None] = {}
 
 
 def route_template(route: Any, mount_root: str, root_path: Any) -> str | None:
@@ -209,6 +210,15 @@ def _transposed(items: Sequence[AsgiRecord]) -> list[tuple[Any, ...]]:
     return [tuple(chain.from_iterable(column)) for column in zip(*parts)]
 
 
+def _address(client: Any) -> str | None:
+    """The client's address: the scope's ``(host, port)``, or one read from X-Forwarded-For."""
+    return client if client is None or type(client) is str else client[0]
+
+
+def _exception(name: str | None) -> str | None:
+    return None if name is None else name[:MAX_NAME]
+
+
 def _request_size(value: Any) -> int | None:
     """A queued request size: a count (int), the Content-Length bytes, or None."""
     return value if value is None or type(value) is int else content_length(value)
@@ -241,12 +251,10 @@ class BatchRows:
         # Longer ones are cut and not kept, so the cache stays small.
         self._agents: Memo[bytes | None, str | None] = Memo(_agent, _CACHE_SIZE, MAX_UA)
         self._lengths: Memo[Any, int | None] = Memo(_request_size, _CACHE_SIZE)
-        # Route templates by (id(route), mount_root, root_path); the routes are kept alive
-        # beside them, so an id cannot be reused by another object while its entry lasts.
-        self._templates: dict[tuple[int, str, Any], str | None] = {}
+        # Route templates by (mount_root, root_path), then by id(route); the routes are kept
+        # alive beside them, so an id cannot be reused by another object while its entry lasts.
+        self._templates: dict[tuple[str, Any], dict[int, str | None]] = {}
         self._kept: dict[int, Any] = {}
-        #: The same templates by (mount_root, root_path), then by id(route).
-        self._by_prefix: dict[tuple[str, Any], dict[int, str | None]] = {}
 
     def rows(self, items: Sequence[Queued]) -> tuple[list[Row], int]:
         """Each item as a row with a new event id in front, and how many items could not be
@@ -292,7 +300,7 @@ class BatchRows:
         if kinds == _TUPLE:
             addresses = list(map(_first, clients))
         elif not kinds <= _TEXT_OR_NONE:  # some read from X-Forwarded-For
-            addresses = [c if c is None or type(c) is str else c[0] for c in clients]
+            addresses = list(map(_address, clients))
         sizes: Sequence[Any] = request_sizes
         if not set(map(type, request_sizes)) <= _INT_OR_NONE:  # Content-Length bytes
             sizes = list(map(self._lengths.__getitem__, request_sizes))
@@ -311,7 +319,7 @@ class BatchRows:
         ]
         # The last three columns are mostly null, and a row may leave trailing nulls out.
         if not set(map(type, exceptions)) <= _NONE:
-            columns.append(None if e is None else e[:MAX_NAME] for e in exceptions)
+            columns.append(map(_exception, exceptions))
         if consumers.count(None) != count:
             if len(columns) < len(ROW_COLUMNS) - 2:
                 columns.append(exceptions)
@@ -322,28 +330,30 @@ class BatchRows:
     def _templates_of(
         self, routes: Sequence[Any], mount_roots: Sequence[str], root_paths: Sequence[Any]
     ) -> list[str | None]:
-        """The route template of each request, worked out once per route and prefix."""
+        """The route template of each request, worked out once per route and prefix
+        (``mount_root``, ``root_path``)."""
         ids = list(map(id, routes))
-        if len(set(mount_roots)) == 1 and len(set(root_paths)) == 1:
-            # One prefix for the whole batch (no sub-application mounts): by route alone.
-            by_id = self._by_prefix.get((mount_roots[0], root_paths[0]))
-            if by_id is not None and not set(ids).difference(by_id):
-                return list(map(by_id.__getitem__, ids))
-        keys = list(zip(ids, mount_roots, root_paths))
-        templates, kept = self._templates, self._kept
-        missing = set(keys).difference(templates)
+        tables = self._templates
+        uniform = len(set(mount_roots)) == 1 and len(set(root_paths)) == 1
+        if uniform:  # one prefix for the whole batch (no sub-application mounts)
+            prefix = (mount_roots[0], root_paths[0])
+            wanted = {(*prefix, ident) for ident in set(ids)}
+        else:
+            wanted = set(zip(mount_roots, root_paths, ids))
+        missing = [key for key in wanted if key[2] not in tables.get(key[:2], _NO_TEMPLATES)]
         if missing:
-            routes_by_id = dict(zip(ids, routes))
-            if len(templates) + len(missing) > _CACHE_SIZE:
-                templates.clear()
-                kept.clear()
-                self._by_prefix.clear()
-                missing = set(keys)
-            for key in missing:
-                route = kept[key[0]] = routes_by_id[key[0]]
-                template = templates[key] = route_template(route, key[1], key[2])
-                self._by_prefix.setdefault(key[1:], {})[key[0]] = template
-        return list(map(templates.__getitem__, keys))
+            if sum(map(len, tables.values())) + len(missing) > _CACHE_SIZE:
+                tables.clear()
+                self._kept.clear()
+                missing = list(wanted)
+            by_id = dict(zip(ids, routes))
+            for mount_root, root_path, ident in missing:
+                route = self._kept[ident] = by_id[ident]
+                template = route_template(route, mount_root, root_path)
+                tables.setdefault((mount_root, root_path), {})[ident] = template
+        if uniform:
+            return list(map(tables[prefix].__getitem__, ids))
+        return [tables[m, r][ident] for m, r, ident in zip(mount_roots, root_paths, ids)]
 
     def _template(self, route: Any, mount_root: str, root_path: Any) -> str | None:
         try:
@@ -386,8 +396,7 @@ class BatchRows:
                     url = origin + target.decode("latin-1")
                 else:
                     url = origin + quote(str(target), safe=_SAFE)
-                if query:
-                    url += "?" + query.decode("latin-1")
+                url += _query(query)
                 if len(url) > MAX_URL:
                     url = url[:MAX_URL]
                 user_agent = agents[agent]
@@ -398,17 +407,15 @@ class BatchRows:
                         event_id,
                         url,
                         method,
-                        status if status else 500,
+                        status or 500,
                         duration,
                         timestamp,
                         user_agent,
-                        client if client is None or type(client) is str else client[0],
+                        _address(client),
                         template,
-                        request_size
-                        if request_size is None or type(request_size) is int
-                        else content_length(request_size),
+                        _request_size(request_size),
                         response_size,
-                        None if exception is None else exception[:MAX_NAME],
+                        _exception(exception),
                         ident,
                         name,
                     )
