@@ -51,19 +51,66 @@ BROWSER_HEADERS = [
 ]
 
 
+def fastapi_app() -> Any:
+    """The benches' FastAPI app: one JSON endpoint with a path parameter."""
+    from fastapi import FastAPI
+
+    app = FastAPI()
+
+    @app.get("/items/{item_id}")
+    async def item(item_id: int) -> dict[str, Any]:
+        return {"id": item_id, "name": "widget", "tags": ["a", "b"], "price": 9.99}
+
+    return app
+
+
+def http_scope(
+    path: str,
+    query: bytes,
+    agent: str,
+    extra: list[tuple[str, bytes]] | None = None,
+    port: int = 51234,
+) -> dict[str, Any]:
+    """A GET as uvicorn's scope gives it: Host, the User-Agent ``agent`` ('' for none) as a new
+    ``bytes`` each time, as a server's parser makes it, then the ``extra`` headers."""
+    headers = [(b"host", b"127.0.0.1:8000")]
+    if agent:
+        headers.append((b"user-agent", agent.encode("latin-1")))
+    headers += [(name.encode(), value) for name, value in extra or ()]
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": "1.1",
+        "server": ("127.0.0.1", 8000),
+        "client": ("127.0.0.1", port),
+        "scheme": "http",
+        "method": "GET",
+        "root_path": "",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query,
+        "headers": headers,
+        "state": {},
+        "extensions": {},
+    }
+
+
+_REQUEST: Message = {"type": "http.request", "body": b"", "more_body": False}
+
+
+async def receive() -> Message:
+    """An empty request body."""
+    return _REQUEST
+
+
+async def send(message: Message) -> None:
+    """A server that takes every message at once."""
+
+
 def build_app(kind: str, sdk: bool, hold: threading.Event) -> Any:
     app: Any
     if kind == "fastapi":
-        from fastapi import FastAPI
-
-        fastapi_app = FastAPI()
-
-        @fastapi_app.get("/items/{item_id}")
-        async def item(item_id: int) -> dict[str, Any]:
-            return {"id": item_id, "name": "widget", "tags": ["a", "b"], "price": 9.99}
-
-        app = fastapi_app
-
+        app = fastapi_app()
     else:
         start: Message = {"type": "http.response.start", "status": 200, "headers": []}
         body: Message = {"type": "http.response.body", "body": b'{"id":1}'}
@@ -81,7 +128,7 @@ def build_app(kind: str, sdk: bool, hold: threading.Event) -> Any:
     class Instant:
         def post(self, payload: bytes, *, gzipped: bool, timeout: float) -> Response:
             hold.wait()
-            return Response(202, b"{}", {})
+            return Response(202, {}, b"{}")
 
     return WhoWhyWhenMiddleware(
         app,
@@ -99,44 +146,13 @@ def drive(args: argparse.Namespace) -> None:
     if not args.hold:
         hold.set()
     app = build_app(args.app, os.environ.get("INSTRUCTIONS_SDK") == "1", hold)
-    request: Message = {"type": "http.request", "body": b"", "more_body": False}
-
-    async def receive() -> Message:
-        return request
-
-    async def send(message: Message) -> None:
-        pass
-
-    agent = args.user_agent
-
     extra = BROWSER_HEADERS if args.browser_headers else []
-
-    def scope() -> dict[str, Any]:
-        headers = [(b"host", b"127.0.0.1:8000")]
-        if agent:
-            # a new bytes object each time, as a server's parser makes
-            headers.append((b"user-agent", agent.encode("latin-1")))
-        headers += [(name.encode(), value) for name, value in extra]
-        return {
-            "type": "http",
-            "asgi": {"version": "3.0", "spec_version": "2.4"},
-            "http_version": "1.1",
-            "server": ("127.0.0.1", 8000),
-            "client": ("127.0.0.1", 51234),
-            "scheme": "http",
-            "method": "GET",
-            "root_path": "",
-            "path": "/items/1",
-            "raw_path": b"/items/1",
-            "query_string": b"run=instructions",
-            "headers": headers,
-            "state": {},
-            "extensions": {},
-        }
 
     async def calls(count: int) -> None:
         for _ in range(count):
-            await app(scope(), receive, send)
+            await app(
+                http_scope("/items/1", b"run=instructions", args.user_agent, extra), receive, send
+            )
 
     async def main() -> None:
         await calls(args.warmup)

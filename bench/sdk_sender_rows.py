@@ -32,9 +32,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from sdk_asgi_instructions import fastapi_app, http_scope, receive, send
 from sdk_overhead import USER_AGENT
-
-Message = dict[str, Any]
 
 
 def load(name: str, source: str) -> ModuleType:
@@ -54,14 +53,6 @@ def load(name: str, source: str) -> ModuleType:
 
 def captured(sdk: ModuleType, name: str, count: int) -> list[Any]:
     """The records ``count`` requests leave in the variant's queue."""
-    from fastapi import FastAPI
-
-    app = FastAPI()
-
-    @app.get("/items/{item_id}")
-    async def item(item_id: int) -> dict[str, Any]:
-        return {"id": item_id, "name": "widget", "tags": ["a", "b"], "price": 9.99}
-
     response = importlib.import_module(f"{name}._transport").Response
     largest = importlib.import_module(f"{name}._config").MAX_BATCH_EVENTS
 
@@ -71,47 +62,20 @@ def captured(sdk: ModuleType, name: str, count: int) -> list[Any]:
 
     # A batch larger than the capture and no timer: the records stay queued.
     middleware = sdk.WhoWhyWhenMiddleware(
-        app,
+        fastapi_app(),
         api_key="www_sender_rows",
         url="http://127.0.0.1:9",
         transport=Accept(),
         batch_size=largest,
         flush_interval=3600,
     )
-    request: Message = {"type": "http.request", "body": b"", "more_body": False}
-
-    async def receive() -> Message:
-        return request
-
-    async def send(message: Message) -> None:
-        pass
 
     async def serve() -> None:
         for number in range(count):
-            path = f"/items/{number}"
-            await middleware(
-                {
-                    "type": "http",
-                    "asgi": {"version": "3.0", "spec_version": "2.4"},
-                    "http_version": "1.1",
-                    "server": ("127.0.0.1", 8000),
-                    "client": ("127.0.0.1", 51234 + number % 32),
-                    "scheme": "http",
-                    "method": "GET",
-                    "root_path": "",
-                    "path": path,
-                    "raw_path": path.encode(),
-                    "query_string": b"run=overhead",
-                    "headers": [
-                        (b"host", b"127.0.0.1:8000"),
-                        (b"user-agent", USER_AGENT.encode("latin-1")),
-                    ],
-                    "state": {},
-                    "extensions": {},
-                },
-                receive,
-                send,
+            scope = http_scope(
+                f"/items/{number}", b"run=overhead", USER_AGENT, port=51234 + number % 32
             )
+            await middleware(scope, receive, send)
 
     asyncio.run(serve())
     client = middleware.client
