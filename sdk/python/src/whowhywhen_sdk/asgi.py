@@ -4,6 +4,8 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, MutableMapping
+from functools import partial
+from random import random
 from typing import Any, Callable
 
 from ._client import CONSUMER_KEY, EXCEPTION_KEY, SDK_UA_PREFIX, Client, get_client
@@ -37,6 +39,23 @@ def _starlette_request(scope: Scope) -> Any:
         else:
             _request_class = Request
     return _request_class(scope) if _request_class else scope
+
+
+class _CountingReceive:
+    """The ``receive`` of a request without Content-Length: counts the body as the app reads
+    it."""
+
+    __slots__ = ("receive", "received")
+
+    def __init__(self, receive: Receive) -> None:
+        self.receive = receive
+        self.received = 0
+
+    async def __call__(self) -> Message:
+        message = await self.receive()
+        if message["type"] == "http.request":
+            self.received += len(message.get("body", b""))
+        return message
 
 
 class WhoWhyWhenMiddleware:
@@ -84,7 +103,12 @@ class WhoWhyWhenMiddleware:
                 await self.app(scope, receive, send)
             return
         method: str = scope["method"]
-        if not client.should_capture(method, scope["path"]):
+        # Client.should_capture, inlined: this runs for every request.
+        if (
+            method in client.excluded_methods
+            or client.excluded_paths[scope["path"]]
+            or (client.sample_rate < 1.0 and random() >= client.sample_rate)  # noqa: S311
+        ):
             await self.app(scope, receive, send)
             return
 
@@ -116,7 +140,6 @@ class WhoWhyWhenMiddleware:
         status = 0
         response_size = 0
         end = 0
-        received = 0
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status, response_size, end
@@ -131,17 +154,7 @@ class WhoWhyWhenMiddleware:
                     return
             await send(message)
 
-        wrapped_receive = receive
-        if chunked:  # no Content-Length: count the body as the app reads it
-
-            async def receive_wrapper() -> Message:
-                nonlocal received
-                message = await receive()
-                if message["type"] == "http.request":
-                    received += len(message.get("body", b""))
-                return message
-
-            wrapped_receive = receive_wrapper
+        wrapped_receive: Any = _CountingReceive(receive) if chunked else receive
 
         exception: str | None = None
         try:
@@ -173,10 +186,10 @@ class WhoWhyWhenMiddleware:
                         scope.get("route"),
                         mount_root,
                         scope.get("root_path", ""),
-                        received if chunked else length,
+                        wrapped_receive.received if chunked else length,
                         response_size,
                         exception if exception is not None else scope.get(EXCEPTION_KEY),
-                        client.consumer(scope, lambda: _starlette_request(scope))
+                        client.consumer(scope, partial(_starlette_request, scope))
                         if client.wants_consumer or CONSUMER_KEY in scope
                         else None,
                     ),
