@@ -9,7 +9,8 @@ Each variant (``NAME=DIR``, the SDK imported from ``DIR`` under a name of its ow
 ``WhoWhyWhenMiddleware``, each with ``bench/sdk_overhead.py``'s browser User-Agent as a new
 ``bytes`` object and a path of its own (``/items/0``, ``/items/1``, ...), and keeps the records
 its request path queued. Then, round by round, each variant turns its batch into the bytes it
-would send: ``BatchRows().rows``, ``encode_rows`` and ``encode_body`` (gzip), ``--repeat`` times
+would send: ``BatchRows().rows``, ``encode_rows`` (and ``encode_texts`` of the batch's
+``user_agents`` list, where the variant writes one) and ``encode_body`` (gzip), ``--repeat`` times
 on a warm cache, as the sender does for every batch. Printed: µs per event, the minimum and the
 median of ``--rounds`` rounds, the body's bytes per event before and after gzip, and how many
 collections of the cyclic GC the batches started (a host pays for those: each walks the
@@ -119,9 +120,12 @@ def main() -> int:
             event: Any = event,
             gzip: Any = transport,
         ) -> tuple[int, int]:
-            rows, failed = writer.rows(items)
+            written = writer.rows(items)
+            rows, failed = written[0], written[1]
             assert failed == 0
             body = event.encode_rows(rows)
+            if len(written) > 2 and written[2] is not None:  # the batch's user_agents list
+                body += event.encode_texts(written[2])
             payload, _ = gzip.encode_body(body)
             return len(body), len(payload)
 

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlmodel import col
 
 from whowhywhen.db import Database
-from whowhywhen.models import LatencyHistogramMinute, RequestLog, RollupMinute
+from whowhywhen.models import LatencyHistogramMinute, RequestLog, RollupMinute, UserAgent
 
 CHROME = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -48,6 +48,18 @@ async def stored(db: Database, project_id: int) -> list[RequestLog]:
             .order_by(col(RequestLog.id))
         )
         return list(result.scalars())
+
+
+async def stored_agents(db: Database, project_id: int) -> list[str]:
+    """The User-Agent text of each stored request of a project ('' for none), sorted."""
+    async with db.session() as session:
+        result = await session.execute(
+            sa.select(col(UserAgent.raw))
+            .select_from(RequestLog)
+            .outerjoin(UserAgent, col(UserAgent.id) == col(RequestLog.user_agent_id))
+            .where(col(RequestLog.project_id) == project_id)
+        )
+        return sorted(raw or "" for raw in result.scalars())
 
 
 async def rows_per_table(db: Database, project_id: int, models: Iterable[Any]) -> dict[str, int]:

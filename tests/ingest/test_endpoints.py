@@ -23,6 +23,7 @@ from tests.ingest.helpers import (
     iso,
     rollup_totals,
     stored,
+    stored_agents,
 )
 from whowhywhen.api_key.service import api_key_service
 from whowhywhen.db import Database
@@ -351,6 +352,88 @@ class TestRows:
         response = await client.post("/api/log/bulk", headers=project.headers, json=payload)
         assert response.status_code == 400
         assert message in response.json()["detail"]
+
+    @pytest.mark.parametrize("fallback", [False, True], ids=["typed", "per-event"])
+    async def test_user_agents_are_read_by_index_on_both_decoding_paths(
+        self, client: httpx2.AsyncClient, factory: Factory, db: Database, fallback: bool
+    ) -> None:
+        """A row's user_agent may be an index into the batch's `user_agents`; a bad index
+        rejects that event only, with a reason, whichever decoding path the batch takes."""
+        project = await factory.project()
+        curl = "curl/8.5.0"
+        rows: list[object] = [
+            self.row(user_agent=1),
+            self.row(user_agent=0),
+            self.row(user_agent=curl),  # a text beside indexes
+            self.row(user_agent=None),
+            self.row(user_agent=2),  # not in the list
+            self.row(user_agent=-1),
+        ]
+        if fallback:  # a row with a wrongly typed field sends the batch down the per-event path
+            rows.append(self.row(status_code="200"))
+        payload = {"columns": list(ROW_COLUMNS), "rows": rows, "user_agents": [curl, CHROME]}
+        response = await client.post("/api/log/bulk", headers=project.headers, json=payload)
+        assert response.status_code == 202
+        body = response.json()
+        assert body["accepted"] == 4
+        rejected = [(r["index"], r["field"]) for r in body["rejected"]]
+        assert rejected == [(4, "user_agent"), (5, "user_agent")] + (
+            [(6, "status_code")] if fallback else []
+        )
+        assert (
+            "index 2 is not in `user_agents`, which holds 2 texts"
+            in (body["rejected"][0]["reason"])
+        )
+        assert await stored_agents(db, project.id) == sorted([CHROME, curl, curl, ""])
+
+    @pytest.mark.parametrize("fallback", [False, True], ids=["typed", "per-event"])
+    async def test_an_index_without_user_agents_is_rejected(
+        self, client: httpx2.AsyncClient, factory: Factory, db: Database, fallback: bool
+    ) -> None:
+        project = await factory.project()
+        rows: list[object] = [self.row(user_agent=0), self.row()]
+        if fallback:
+            rows.append(self.row(status_code="200"))
+        payload = {"columns": list(ROW_COLUMNS), "rows": rows}
+        response = await client.post("/api/log/bulk", headers=project.headers, json=payload)
+        body = response.json()
+        assert body["accepted"] == 1
+        assert body["rejected"][0]["index"] == 0
+        assert body["rejected"][0]["field"] == "user_agent"
+        assert "no `user_agents`" in body["rejected"][0]["reason"]
+        assert await count_rows(db, project.id) == 1
+
+    @pytest.mark.parametrize(
+        ("extra", "message"),
+        [
+            ({"user_agents": "curl/8"}, "`user_agents` must be an array of strings"),
+            ({"user_agents": ["curl/8", 7]}, "`user_agents` must be an array of strings"),
+            ({"user_agents": ["x"] * 1001}, "`user_agents` holds at most 1000 texts"),
+        ],
+    )
+    async def test_a_wrong_user_agents_list_is_a_400_that_says_why(
+        self,
+        client: httpx2.AsyncClient,
+        factory: Factory,
+        db: Database,
+        extra: dict[str, object],
+        message: str,
+    ) -> None:
+        project = await factory.project()
+        payload = {"columns": list(ROW_COLUMNS), "rows": [self.row(user_agent=0)], **extra}
+        response = await client.post("/api/log/bulk", headers=project.headers, json=payload)
+        assert response.status_code == 400
+        assert message in response.json()["detail"]
+        assert await count_rows(db, project.id) == 0
+
+    async def test_user_agents_beside_events_is_a_400(
+        self, client: httpx2.AsyncClient, factory: Factory
+    ) -> None:
+        project = await factory.project()
+        payload = {"events": [{"url": "/a", "status_code": 200}], "user_agents": ["curl/8"]}
+        response = await client.post("/api/log/bulk", headers=project.headers, json=payload)
+        assert response.status_code == 400
+        assert "`user_agents` goes with `columns` + `rows`" in response.json()["detail"]
 
     async def test_more_than_1000_rows_is_413(
         self, client: httpx2.AsyncClient, factory: Factory

@@ -27,16 +27,20 @@ class Answer:
 
 
 def as_events(payload: Any) -> Any:
-    """A rows batch as the collector reads it: one object per row, null fields left out, the
-    duration and timestamp also in seconds (as ``duration`` / ``timestamp``)."""
+    """A rows batch as the collector reads it: one object per row, null fields left out, user
+    agents given as indexes read from ``user_agents``, the duration and timestamp also in
+    seconds (as ``duration`` / ``timestamp``)."""
     if not isinstance(payload, dict) or "rows" not in payload:
         return payload
     assert payload["columns"] == list(ROW_COLUMNS), payload["columns"]
+    agents: list[str] = payload.get("user_agents") or []
     events = []
     for row in payload["rows"]:
         assert isinstance(row, list), row
         assert 6 <= len(row) <= len(ROW_COLUMNS), row  # trailing nulls may be left out
         event = {k: v for k, v in zip(ROW_COLUMNS, row) if v is not None}
+        if isinstance(event.get("user_agent"), int):  # an index into the batch's user_agents
+            event["user_agent"] = agents[event["user_agent"]]
         event["duration"] = event["duration_ns"] / 1e9
         event["timestamp"] = event["timestamp_ns"] / 1e9
         events.append(event)

@@ -89,8 +89,10 @@ class TestExactlyOnce:
         marker = uuid.uuid4().hex
         expected: set[str] = set()
         client = TestClient(fastapi_app(**options(real)))
+        agents = ["agent-a/1.0", "agent-b/2.0 (\u00e9)", "testclient"]
         for i in range(150):
-            assert client.get(f"/users/{i}?run={marker}").status_code == 200
+            headers = {b"User-Agent": agents[i % 3].encode()}
+            assert client.get(f"/users/{i}?run={marker}", headers=headers).status_code == 200
             expected.add(f"http://testserver/users/{i}?run={marker}")
 
         flask = pytest.importorskip("flask")
@@ -125,6 +127,18 @@ class TestExactlyOnce:
             ("GET", 200, "/items/{item_id}", 100),
             ("GET", 200, "/users/{pk}/", 50),
             ("GET", 200, "/users/{user_id}", 150),
+        ]
+        # The SDK lists a batch's user agents once and gives each row an index into that list.
+        by_agent = real.query(
+            "SELECT a.raw, COUNT(*) FROM request_logs r JOIN user_agents a"
+            " ON a.id = r.user_agent_id WHERE r.url LIKE ? AND r.route = '/users/{user_id}'"
+            " GROUP BY a.raw ORDER BY a.raw",
+            f"%{marker}%",
+        )
+        assert by_agent == [
+            ("agent-a/1.0", 50),
+            ("agent-b/2.0 (\u00c3\u00a9)", 50),  # the header's bytes, read as latin-1
+            ("testclient", 50),
         ]
 
 

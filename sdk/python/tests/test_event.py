@@ -19,6 +19,7 @@ from whowhywhen_sdk._event import (
     Queued,
     Record,
     Row,
+    Written,
     check_row,
     encode_rows,
     event_ids,
@@ -58,9 +59,20 @@ ODD: Record = (
 
 
 def rows_of(records: Sequence[Queued]) -> list[Row]:
-    rows, failed = BatchRows().rows(records)
-    assert failed == 0
-    return rows
+    """The rows of a batch, with user agents given as indexes read back as their texts."""
+    written = BatchRows().rows(records)
+    assert written.failed == 0
+    return resolved(written)
+
+
+def resolved(written: Written) -> list[Row]:
+    agents = written.user_agents
+    if agents is None:
+        return written.rows
+    return [
+        row if len(row) < 7 or row[6] is None else (*row[:6], agents[row[6]], *row[7:])
+        for row in written.rows
+    ]
 
 
 def test_a_row_is_an_id_and_a_record() -> None:
@@ -305,8 +317,9 @@ class TestAsgiRecords:
         monkeypatch.setattr(BatchRows, "_each", careful)
         writer = BatchRows()
         for _ in range(2):  # the second time from the caches
-            rows, failed = writer.rows(items)
-            assert failed == 0
+            written = writer.rows(items)
+            assert written.failed == 0
+            rows = resolved(written)
             assert [padded(row)[1:] for row in rows] == [row[1:] for row in expected]
             assert len({row[0] for row in rows}) == len(items)
 
@@ -319,7 +332,7 @@ class TestAsgiRecords:
         # The cache holds 1,024: the third batch, half known and half new, empties it.
         for start in (0, 500, 750, 0):
             batch = routes[start : start + 500]
-            rows, failed = writer.rows([asgi(route=r) for r in batch])
+            rows, failed, _ = writer.rows([asgi(route=r) for r in batch])
             assert failed == 0
             assert [row[8] for row in rows] == [r.path for r in batch]
 
@@ -332,6 +345,26 @@ class TestAsgiRecords:
         for row in exception + consumer:
             check_row(row)
 
+    def test_user_agents_are_listed_once_a_batch_and_rows_give_their_index(self) -> None:
+        items = [
+            asgi(agent=b"two"),
+            asgi(agent=None),
+            asgi(agent=b"one"),
+            asgi(agent=b"two"),
+            asgi(agent=b"u" * (MAX_UA + 1)),
+        ]
+        rows, failed, agents = BatchRows().rows(items)
+        assert failed == 0
+        assert agents == ["two", "one", "u" * MAX_UA]
+        assert [row[6] for row in rows] == [0, None, 1, 0, 2]
+        for row in rows:
+            check_row(row)
+        assert BatchRows().rows([asgi(agent=None)] * 2).user_agents is None
+        # Item by item (here: a path without raw bytes), the texts are in the rows.
+        rows, _, agents = BatchRows().rows([asgi(agent=b"one", target="/x"), asgi()])
+        assert agents is None
+        assert [row[6] for row in rows] == ["one", "curl/8.5"]
+
     def test_a_path_without_raw_bytes_sends_the_batch_item_by_item(self) -> None:
         rows = rows_of([asgi(), asgi(target="/caf\u00e9"), asgi(query=b"x=1")])
         assert [row[1] for row in rows] == [
@@ -341,6 +374,6 @@ class TestAsgiRecords:
         ]
 
     def test_a_malformed_item_is_counted_and_the_rest_written(self) -> None:
-        rows, failed = BatchRows().rows([asgi(query=12345), FULL, asgi()])
+        rows, failed, _ = BatchRows().rows([asgi(query=12345), FULL, asgi()])
         assert failed == 1
         assert [row[1] for row in rows] == [FULL[0], "http://api.test/users/7"]

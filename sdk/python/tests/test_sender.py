@@ -17,6 +17,7 @@ from whowhywhen_sdk._version import __version__
 
 from .conftest import API_KEY, capture, make_client
 from .fake_collector import Answer, BlackHole, FakeCollector, free_port
+from .test_event import asgi
 
 FAST = {"retry_backoff": 0.05, "retry_backoff_max": 0.2, "flush_interval": 0.1}
 
@@ -304,6 +305,23 @@ class TestTooLarge:
             if r.payload["batch_id"] in collector.stored_batches
         )
         assert client.stats.dropped["too_large"] == 0
+
+    def test_a_split_batch_keeps_its_user_agents(self, collector: FakeCollector) -> None:
+        """ASGI records go as rows whose user agents are indexes into the batch's
+        ``user_agents``; both halves of a split carry the list their indexes point into."""
+        collector.responder = lambda r: Answer(413) if len(r.events) > 100 else Answer()
+        client = make_client(collector.url)
+        agents = [b"agent-%d" % (i % 7) for i in range(450)]
+        for agent in agents:
+            client.put(asgi(agent=agent), 300)
+        assert client.flush(3)
+        assert sorted(e["user_agent"] for e in collector.stored) == sorted(
+            a.decode() for a in agents
+        )
+        sent = [r.payload for r in collector.received if r.events]
+        assert len(sent) > 4
+        assert all(len(p["user_agents"]) == 7 for p in sent)
+        assert all(type(row[6]) is int for p in sent for row in p["rows"])
 
     def test_a_single_event_refused_with_413_is_dropped_not_looped(
         self, collector: FakeCollector

@@ -16,7 +16,10 @@ Rules (RELIABILITY.md VAL-03, COL-11):
 A bulk body holds its events either as objects (`events`) or as rows (`columns` + `rows`): each
 row an array of the `ROW_COLUMNS` fields in that order, trailing nulls optional. Rows are what the
 SDKs send: a client writes a batch with one JSON call over plain tuples, and the collector
-decodes it by position, without a key per field.
+decodes it by position, without a key per field. A row batch may also list its distinct User-Agent
+texts once (`user_agents`) and give each row's `user_agent` as an index into that list: a browser's
+User-Agent is over 100 characters and most requests of a batch share a few, so the SDK then writes
+and compresses each once a batch, not once an event.
 """
 
 from __future__ import annotations
@@ -125,6 +128,13 @@ class LogBatch(BaseModel):
         description="The events as arrays of values in the order of `columns` (null when "
         "unknown; trailing nulls may be left out); durations and timestamps in nanoseconds",
     )
+    user_agents: list[str] | None = Field(
+        default=None,
+        max_length=1000,
+        description="With `rows`: distinct User-Agent texts; a row's `user_agent` may then be "
+        "the index (from 0) of its text in this list instead of the text",
+        json_schema_extra={"example": ["Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0.0.0"]},
+    )
     sdk: SdkReport | None = None
 
 
@@ -193,7 +203,10 @@ def parse_batch(payload: Any, max_events: int) -> ParsedBatch:
         if rows:
             if "events" in payload:
                 raise InvalidBody("send either `events` or `columns` + `rows`, not both")
-            events = _rows_as_events(payload.get("columns"), payload.get("rows"))
+            agents = _user_agents(payload.get("user_agents"), max_events)
+            events = _rows_as_events(payload.get("columns"), payload.get("rows"), agents)
+        elif "user_agents" in payload:
+            raise InvalidBody("`user_agents` goes with `columns` + `rows`, not with `events`")
         elif "events" in payload:
             events = payload["events"]
             if not isinstance(events, list):
@@ -211,19 +224,52 @@ def parse_batch(payload: Any, max_events: int) -> ParsedBatch:
     return ParsedBatch(batch_id, events, _sdk_dropped(sdk), rows)
 
 
-def _rows_as_events(columns: Any, rows: Any) -> list[dict[str, Any] | None]:
-    """Rows as event objects (None for a row that is not an array of at most 14 values)."""
+def _rows_as_events(
+    columns: Any, rows: Any, agents: list[str] | None
+) -> list[dict[str, Any] | _Reject | None]:
+    """Rows as event objects (None for a row that is not an array of at most 14 values), with
+    `user_agent` indexes read from `agents` (a `_Reject` for an index that is not in it)."""
     if columns != _ROW_COLUMNS:
         raise InvalidBody("`columns` must be exactly " + json.dumps(_ROW_COLUMNS))
     if not isinstance(rows, list):
         raise InvalidBody("`rows` must be an array of arrays")
     width = len(ROW_COLUMNS)
-    return [
-        dict(zip(ROW_COLUMNS, row, strict=False))
-        if isinstance(row, list) and len(row) <= width
-        else None
-        for row in rows
-    ]
+    events: list[dict[str, Any] | _Reject | None] = []
+    for row in rows:
+        if not isinstance(row, list) or len(row) > width:
+            events.append(None)
+            continue
+        event = dict(zip(ROW_COLUMNS, row, strict=False))
+        agent = event.get("user_agent")
+        if type(agent) is int:
+            try:
+                event["user_agent"] = _agent_at(agents, agent)
+            except _Reject as rejection:
+                events.append(rejection)
+                continue
+        events.append(event)
+    return events
+
+
+def _user_agents(value: Any, max_events: int) -> list[str] | None:
+    """A row batch's `user_agents` list, checked."""
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(text, str) for text in value):
+        raise InvalidBody("`user_agents` must be an array of strings")
+    if len(value) > max_events:
+        raise InvalidBody(f"`user_agents` holds at most {max_events} texts, got {len(value)}")
+    return value
+
+
+def _agent_at(agents: list[str] | None, index: int) -> str:
+    """The User-Agent a row gives as an index into its batch's `user_agents`."""
+    if agents is None:
+        raise _Reject("user_agent", "is an index, but the batch has no `user_agents`")
+    if not 0 <= index < len(agents):
+        reason = f"index {index} is not in `user_agents`, which holds {len(agents)} texts"
+        raise _Reject("user_agent", reason)
+    return agents[index]
 
 
 def _sdk_dropped(sdk: Any) -> dict[str, int]:
@@ -271,7 +317,7 @@ class _Row(msgspec.Struct, array_like=True):
     status_code: int | None
     duration_ns: Annotated[int, msgspec.Meta(ge=0)] | None
     timestamp_ns: Annotated[int, msgspec.Meta(ge=0)] | None = None
-    user_agent: str | None = None
+    user_agent: str | int | None = None  # an index into the batch's `user_agents`
     ip_address: str | None = None
     route: Annotated[str, msgspec.Meta(max_length=MAX_ROUTE)] | None = None
     request_size: Annotated[int, msgspec.Meta(ge=0, lt=MAX_SIZE)] | None = None
@@ -289,6 +335,7 @@ class _Batch(msgspec.Struct, kw_only=True):
     events: list[_Event] | None = None
     columns: list[str] | None = None
     rows: list[_Row] | None = None
+    user_agents: list[str] | None = None
     batch_id: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_BATCH_ID)] | None = None
     sdk: dict[str, Any] | None = None
 
@@ -314,15 +361,25 @@ def check_body(body: bytes, limits: Limits, *, single: bool, max_events: int) ->
     except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
         return _check_slowly(body, limits, single=single, max_events=max_events)
     typed: Sequence[_Event | _Row]
+    agents: list[str] | None = None
     if isinstance(decoded, _Event):
         typed, batch_id, sdk = [decoded], None, None
     elif isinstance(decoded, _Batch):
         if decoded.rows is None:
-            if decoded.events is None or decoded.columns is not None:
+            if (
+                decoded.events is None
+                or decoded.columns is not None
+                or decoded.user_agents is not None
+            ):
                 return _check_slowly(body, limits, single=single, max_events=max_events)
             typed, batch_id, sdk = decoded.events, decoded.batch_id, decoded.sdk
         else:
-            if decoded.events is not None or decoded.columns != _ROW_COLUMNS:
+            agents = decoded.user_agents
+            if (
+                decoded.events is not None
+                or decoded.columns != _ROW_COLUMNS
+                or (agents is not None and len(agents) > max_events)
+            ):
                 return _check_slowly(body, limits, single=single, max_events=max_events)
             typed, batch_id, sdk = decoded.rows, decoded.batch_id, decoded.sdk
         if batch_id is not None:
@@ -334,7 +391,7 @@ def check_body(body: bytes, limits: Limits, *, single: bool, max_events: int) ->
     events: list[IncomingEvent] = []
     rejected: list[Rejection] = []
     for index, item in enumerate(typed):
-        checked = _finish(item, index, limits)
+        checked = _finish(item, index, limits, agents)
         (rejected if isinstance(checked, Rejection) else events).append(checked)  # type: ignore[arg-type]
     return CheckedBatch(
         batch_id,
@@ -362,14 +419,19 @@ def _check_slowly(body: bytes, limits: Limits, *, single: bool, max_events: int)
                 field="",
                 reason=f"a row must be an array of at most {len(ROW_COLUMNS)} values",
             )
+        elif isinstance(obj, _Reject):
+            checked = Rejection(index=index, field=obj.field, reason=obj.reason)
         else:
             checked = validate_event(obj, index, limits)
         (rejected if isinstance(checked, Rejection) else events).append(checked)  # type: ignore[arg-type]
     return CheckedBatch(parsed.batch_id, events, rejected, parsed.sdk_dropped, len(parsed.events))
 
 
-def _finish(item: _Event | _Row, index: int, limits: Limits) -> IncomingEvent | Rejection:
-    """The checks typed decoding cannot express: aliases, ranges, cleaning, clamping."""
+def _finish(
+    item: _Event | _Row, index: int, limits: Limits, agents: list[str] | None = None
+) -> IncomingEvent | Rejection:
+    """The checks typed decoding cannot express: aliases, ranges, cleaning, clamping; a row's
+    `user_agent` index read from its batch's `agents`."""
     try:
         method = item.method.upper()
         if method not in METHODS:
@@ -393,7 +455,10 @@ def _finish(item: _Event | _Row, index: int, limits: Limits) -> IncomingEvent | 
         url = _clean(item.url)
         if not url:
             raise _Reject("url", "is required")
-        user_agent = _clean(item.user_agent) if item.user_agent else ""
+        agent = item.user_agent
+        if isinstance(agent, int):
+            agent = _agent_at(agents, agent)
+        user_agent = _clean(agent) if agent else ""
         return IncomingEvent(
             index=index,
             event_id=item.id or uuid7(),

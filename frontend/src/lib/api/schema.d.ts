@@ -1546,6 +1546,15 @@ export interface components {
             rows: unknown[][] | null;
             /** @default null */
             sdk: components["schemas"]["SdkReport"] | null;
+            /**
+             * User Agents
+             * @description With `rows`: distinct User-Agent texts; a row's `user_agent` may then be the index (from 0) of its text in this list instead of the text
+             * @default null
+             * @example [
+             *       "Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0.0.0"
+             *     ]
+             */
+            user_agents: string[] | null;
         };
         /**
          * LogEvent

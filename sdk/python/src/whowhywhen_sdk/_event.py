@@ -16,7 +16,7 @@ from array import array
 from collections.abc import Callable, Iterable, Sequence
 from itertools import chain, repeat
 from operator import itemgetter
-from typing import Any, TypeVar, Union, cast
+from typing import Any, NamedTuple, TypeVar, Union, cast
 from urllib.parse import quote
 
 #: ``(url, method, status_code, duration_ns, timestamp_ns, user_agent, ip_address, route,
@@ -210,6 +210,18 @@ def _transposed(items: Sequence[AsgiRecord]) -> list[tuple[Any, ...]]:
     return [tuple(chain.from_iterable(column)) for column in zip(*parts)]
 
 
+def _indexed(
+    values: Sequence[Any], text: Callable[[Any], str | None]
+) -> tuple[list[Any], list[Any]]:
+    """Each value's index among the distinct values (None stays None), and ``text`` of each
+    distinct value: one dict pass in C per event, Python only per distinct value."""
+    distinct = dict.fromkeys(values)
+    distinct.pop(None, None)
+    position: dict[Any, int | None] = dict(zip(distinct, range(len(distinct))))
+    position[None] = None
+    return list(map(position.__getitem__, values)), list(map(text, distinct))
+
+
 def _address(client: Any) -> str | None:
     """The client's address: the scope's ``(host, port)``, or one read from X-Forwarded-For."""
     return client if client is None or type(client) is str else client[0]
@@ -231,6 +243,15 @@ def content_length(value: Any) -> int | None:
         return int(value) if value not in (None, "") else None
     except (TypeError, ValueError):
         return None
+
+
+class Written(NamedTuple):
+    """A batch as rows: how many items could not be read, and with ``user_agents`` set, each
+    row's ``user_agent`` is an index into it (the collector's ``user_agents`` field)."""
+
+    rows: list[Row]
+    failed: int
+    user_agents: list[str] | None = None
 
 
 class BatchRows:
@@ -256,17 +277,20 @@ class BatchRows:
         self._templates: dict[tuple[str, Any], dict[int, str | None]] = {}
         self._kept: dict[int, Any] = {}
 
-    def rows(self, items: Sequence[Queued]) -> tuple[list[Row], int]:
+    def rows(self, items: Sequence[Queued]) -> Written:
         """Each item as a row with a new event id in front, and how many items could not be
         read (a malformed scope)."""
         if items and set(map(len, items)) == {ASGI_RECORD_LENGTH}:
             try:
-                return self._columns(cast(Sequence[AsgiRecord], items)), 0
+                rows, user_agents = self._columns(cast(Sequence[AsgiRecord], items))
+                return Written(rows, 0, user_agents)
             except Exception:  # noqa: S110 - an odd value: the careful path below finds which
                 pass
-        return self._each(items)
+        return Written(*self._each(items))
 
-    def _columns(self, items: Sequence[AsgiRecord]) -> list[Row]:
+    def _columns(self, items: Sequence[AsgiRecord]) -> tuple[list[Row], list[str] | None]:
+        """The rows, their user agents given as indexes into the list returned beside them
+        (None when no request had one)."""
         count = len(items)
         (
             schemes,
@@ -301,6 +325,7 @@ class BatchRows:
             addresses = list(map(_first, clients))
         elif not kinds <= _TEXT_OR_NONE:  # some read from X-Forwarded-For
             addresses = list(map(_address, clients))
+        agent_indexes, user_agents = _indexed(agents, self._agents.__getitem__)
         sizes: Sequence[Any] = request_sizes
         if not set(map(type, request_sizes)) <= _INT_OR_NONE:  # Content-Length bytes
             sizes = list(map(self._lengths.__getitem__, request_sizes))
@@ -311,7 +336,7 @@ class BatchRows:
             statuses,
             durations,
             timestamps,
-            map(self._agents.__getitem__, agents),
+            agent_indexes if user_agents else agents,
             addresses,
             self._templates_of(routes, mount_roots, root_paths),
             sizes,
@@ -325,7 +350,7 @@ class BatchRows:
                 columns.append(exceptions)
             columns.append(None if c is None else c[0] for c in consumers)
             columns.append(None if c is None else c[1] for c in consumers)
-        return list(zip(*columns))
+        return list(zip(*columns)), user_agents or None
 
     def _templates_of(
         self, routes: Sequence[Any], mount_roots: Sequence[str], root_paths: Sequence[Any]
@@ -431,6 +456,11 @@ def encode_rows(rows: Sequence[Row]) -> bytes:
     return _encode(rows).encode()
 
 
+def encode_texts(texts: Sequence[str]) -> bytes:
+    """Texts as one JSON array (a batch's ``user_agents``)."""
+    return _encode(texts).encode()
+
+
 def check_row(row: Row) -> bytes:
     """The row's JSON if every value has the type the collector reads, else ``ValueError``: the
     slow path, used only for a batch that :func:`encode_rows` refused (or a per-event size
@@ -445,7 +475,8 @@ def check_row(row: Row) -> bytes:
                 raise ValueError(f"{name} is a {type(value).__name__}, not int")
             if not 0 <= value < _MAX_NS:
                 raise ValueError(f"{name} is out of range: {value!r}")
-        elif type(value) is not str:
+        elif type(value) is not str and not (name == "user_agent" and type(value) is int):
+            # (a user_agent may be an index into the batch's user_agents)
             raise ValueError(f"{name} is a {type(value).__name__}, not str")
     return _encode(row).encode()
 

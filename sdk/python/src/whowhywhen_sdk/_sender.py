@@ -30,6 +30,7 @@ from ._event import (
     Row,
     check_row,
     encode_rows,
+    encode_texts,
 )
 from ._log import key_prefix, log_limited, logger
 from ._transport import Response, Transport, encode_body, parse_retry_after
@@ -47,7 +48,8 @@ _COLUMNS = json.dumps(list(ROW_COLUMNS), separators=(",", ":")).encode()
 
 
 class Batch:
-    """Events on their way: their rows (kept for a split) and the rows' JSON, written once."""
+    """Events on their way: their rows (kept for a split) and the rows' JSON, written once;
+    with ``user_agents``, the rows give their user agents as indexes into it."""
 
     __slots__ = (
         "attempt",
@@ -59,12 +61,20 @@ class Batch:
         "reason",
         "report",
         "rows",
+        "user_agents",
     )
 
-    def __init__(self, rows: list[Row], report: dict[str, int], encoded: bytes | None = None):
+    def __init__(
+        self,
+        rows: list[Row],
+        report: dict[str, int],
+        encoded: bytes | None = None,
+        user_agents: list[str] | None = None,
+    ):
         self.batch_id = str(uuid.uuid4())
         self.rows = rows
         self.encoded = encode_rows(rows) if encoded is None else encoded
+        self.user_agents = user_agents
         self.report = report
         self.attempt = 0
         self.failures = 0
@@ -87,6 +97,8 @@ class Batch:
                 _COLUMNS,
                 b',"rows":',
                 self.encoded,
+                b"" if self.user_agents is None else b',"user_agents":',
+                b"" if self.user_agents is None else encode_texts(self.user_agents),
                 b',"sdk":',
                 json.dumps(sdk, separators=(",", ":")).encode(),
                 b"}",
@@ -233,7 +245,7 @@ class Sender:
     # -- batches ------------------------------------------------------------------------------
 
     def _queue_batch(self, items: list[Queued]) -> bool:
-        rows, failed = self._rows.rows(items)
+        rows, failed, user_agents = self._rows.rows(items)
         if failed:
             self._stats.drop("send_error", failed)
             log_limited("serialize", logging.WARNING, "WhoWhyWhen could not encode an event")
@@ -247,7 +259,7 @@ class Sender:
         report = self._stats.take_unreported()
         if not rows and not any(report.values()):
             return False
-        self._pending.append(Batch(rows, report, encoded))
+        self._pending.append(Batch(rows, report, encoded, user_agents))
         return True
 
     def _checked(self, rows: list[Row], limit: int) -> tuple[list[Row], bytes]:
@@ -399,7 +411,8 @@ class Sender:
     def _split_head(self) -> None:
         batch = self._pending.popleft()
         half = len(batch.rows) // 2
-        first = Batch(batch.rows[:half], batch.report)
-        second = Batch(batch.rows[half:], dict.fromkeys(batch.report, 0))
+        agents = batch.user_agents  # both halves keep the whole list: their indexes point into it
+        first = Batch(batch.rows[:half], batch.report, None, agents)
+        second = Batch(batch.rows[half:], dict.fromkeys(batch.report, 0), None, agents)
         self._pending.appendleft(second)
         self._pending.appendleft(first)
