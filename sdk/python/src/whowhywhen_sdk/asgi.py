@@ -5,7 +5,6 @@ import logging
 import time
 from collections.abc import Awaitable, MutableMapping
 from functools import partial
-from random import random
 from typing import Any, Callable
 
 from ._client import CONSUMER_KEY, EXCEPTION_KEY, SDK_UA_PREFIX, Client, get_client
@@ -103,12 +102,7 @@ class WhoWhyWhenMiddleware:
                 await self.app(scope, receive, send)
             return
         method: str = scope["method"]
-        # Client.should_capture, inlined: this runs for every request.
-        if (
-            method in client.excluded_methods
-            or client.excluded_paths[scope["path"]]
-            or (client.sample_rate < 1.0 and random() >= client.sample_rate)  # noqa: S311
-        ):
+        if not client.should_capture(method, scope["path"]):
             await self.app(scope, receive, send)
             return
 
