@@ -89,6 +89,7 @@ class Batch:
             "attempt": self.attempt,
             "dropped": self.report,
         }
+        agents = self.user_agents
         return b"".join(
             (
                 b'{"batch_id":"',
@@ -97,8 +98,7 @@ class Batch:
                 _COLUMNS,
                 b',"rows":',
                 self.encoded,
-                b"" if self.user_agents is None else b',"user_agents":',
-                b"" if self.user_agents is None else encode_texts(self.user_agents),
+                b"" if agents is None else b',"user_agents":' + encode_texts(agents),
                 b',"sdk":',
                 json.dumps(sdk, separators=(",", ":")).encode(),
                 b"}",
