@@ -5,13 +5,16 @@
 //
 //   node scripts/overhead.mjs [--variant bare,noop,sdk,sdk-nopush,alt|both] [--alt DIR]
 //                             [--requests 200000] [--rounds 3] [--slow-ms 0] [--user-agent UA]
-//                             [--batch-size 500] [--gc 1]
+//                             [--batch-size 500] [--gc 1] [--alloc 1024]
 //
 // `noop` is a pass-through `app.use` (what any middleware layer costs in Express's router);
 // `sdk-nopush` tracks requests but queues nothing; `alt` is the SDK built into DIR (its
 // `dist/esm`, e.g. copied from another commit); `--slow-ms` makes every batch wait that long;
 // `--batch-size` sets the SDK's `batchSize`; `--gc 1` adds the garbage collector's time and
-// collections per request to each line (perf_hooks).
+// collections per request to each line (perf_hooks); `--alloc N` samples the JavaScript heap's
+// allocations (one in every N bytes, V8's sampling heap profiler, collected objects included) and
+// prints the bytes allocated per request by each variant, and the functions that allocated most
+// (the SDK's own, for the SDK variants).
 // Every request carries a browser's User-Agent, as in bench/sdk_overhead.py (`--user-agent ""`
 // for none). Run on one core (`taskset -c 0`) as the bench pins its host.
 // Prints the process CPU time (`process.cpuUsage()`, user + system) per request. With `sdk`,
@@ -51,6 +54,40 @@ if (gc.on) {
     }
   }).observe({ entryTypes: ["gc"] });
 }
+// `--alloc N`: V8's sampling heap profiler around each measured run
+const allocation = args.alloc ? { interval: Number(args.alloc), session: null, bytes: {}, sites: {} } : null;
+if (allocation) {
+  const { Session } = await import("node:inspector/promises");
+  allocation.session = new Session();
+  allocation.session.connect();
+  await allocation.session.post("HeapProfiler.enable");
+}
+
+/** Sample allocations while `work` runs; add them up by variant and by function. */
+async function sampled(variant, work) {
+  if (!allocation) return work();
+  const { session } = allocation;
+  await session.post("HeapProfiler.startSampling", {
+    samplingInterval: allocation.interval,
+    includeObjectsCollectedByMajorGC: true,
+    includeObjectsCollectedByMinorGC: true,
+  });
+  const result = await work();
+  const { profile } = await session.post("HeapProfiler.stopSampling");
+  const sites = (allocation.sites[variant] ??= new Map());
+  const visit = (node) => {
+    if (node.selfSize) {
+      const frame = node.callFrame;
+      const site = `${frame.functionName || "(anonymous)"} ${frame.url.split("/").slice(-2).join("/")}:${frame.lineNumber + 1}`;
+      sites.set(site, (sites.get(site) ?? 0) + node.selfSize);
+      allocation.bytes[variant] = (allocation.bytes[variant] ?? 0) + node.selfSize;
+    }
+    for (const child of node.children) visit(child);
+  };
+  visit(profile.head);
+  return result;
+}
+
 const VARIANTS = (args.variant ?? "both") === "both" ? ["bare", "sdk"] : args.variant.split(",");
 
 class MemorySocket extends Duplex {
@@ -172,7 +209,7 @@ const results = Object.fromEntries(VARIANTS.map((v) => [v, []]));
 for (const variant of VARIANTS) await run(variant);
 for (let round = 0; round < ROUNDS; round += 1) {
   for (const variant of VARIANTS) {
-    const result = await run(variant);
+    const result = await sampled(variant, () => run(variant));
     if ((variant === "sdk" || variant === "alt") && result.rows !== REQUESTS) throw new Error(`stored ${result.rows} of ${REQUESTS}`);
     results[variant].push(result.cpuUs);
     console.log(`round ${round + 1} ${variant.padEnd(4)} ${result.cpuUs.toFixed(2)} µs CPU/req  ${result.wallUs.toFixed(2)} µs wall/req${result.gcLine}`);
@@ -180,6 +217,16 @@ for (let round = 0; round < ROUNDS; round += 1) {
 }
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 for (const variant of VARIANTS) console.log(`median ${variant}: ${median(results[variant]).toFixed(2)} µs CPU/req`);
+if (allocation) {
+  for (const variant of VARIANTS) {
+    const perRequest = (bytes) => (bytes / (REQUESTS * ROUNDS)).toFixed(0).padStart(6);
+    // the SDK's own functions (its build is `.../dist/esm/*.js`), or, bare, the app's
+    const own = variant === "bare" || variant === "noop" ? () => true : (site) => site.includes(" esm/");
+    console.log(`allocated ${variant}: ${perRequest(allocation.bytes[variant])} bytes/req (sampled 1 in ${allocation.interval} bytes); most by`);
+    const top = [...allocation.sites[variant]].filter(([site]) => own(site)).sort((a, b) => b[1] - a[1]).slice(0, 8);
+    for (const [site, bytes] of top) console.log(`  ${perRequest(bytes)}  ${site}`);
+  }
+}
 if (results.sdk && results.alt) {
   const diffs = results.alt.map((v, i) => v - results.sdk[i]);
   console.log(`alt - sdk per round: ${diffs.map((d) => d.toFixed(2)).join(", ")}; median ${median(diffs).toFixed(2)} µs`);

@@ -87,21 +87,46 @@ function origin(https: boolean, host: string): string {
 }
 
 /**
+ * A batch's distinct User-Agents, written once in its `user_agents` list; each row gives an index
+ * into it. A browser's User-Agent (≈ 100 characters) is on nearly every row: listed once, it is
+ * escaped, copied and compressed once per batch instead of once per event, and a batch's text is
+ * about 100 bytes an event shorter.
+ */
+class Agents {
+  readonly list: string[] = [];
+  private readonly index = new Map<string, number>();
+
+  of(text: string): number {
+    let index = this.index.get(text);
+    if (index === undefined) {
+      index = this.list.length;
+      this.index.set(text, index);
+      this.list.push(text);
+    }
+    return index;
+  }
+}
+
+/**
  * Turn a captured request into its wire form, one row: the event id, the full URL, the length
  * limits, and the duration and start time in integer nanoseconds (no date formatting: an array
  * of values is cheaper to write than an object of named fields). This runs in the sender's
- * timer callback, never on the request path; a retried batch resends the same strings.
- * `clockOffset` converts a `performance.now()` reading into epoch milliseconds.
+ * timer callback, never on the request path; a retried batch resends the same bytes.
+ * `clockOffset` converts a `performance.now()` reading into epoch milliseconds. With `agents`,
+ * the User-Agent is an index into the batch's list; without, its text.
  */
 export function serialise(event: Captured, clockOffset: number, id: string = randomUUID()): string {
-  return JSON.stringify(rowOf(event, clockOffset, id));
+  return JSON.stringify(rowOf(event, clockOffset, id, null));
 }
 
-function rowOf(event: Captured, clockOffset: number, id: string): unknown[] {
+function rowOf(event: Captured, clockOffset: number, id: string, agents: Agents | null): unknown[] {
   let url = event.host === undefined ? event.url : origin(event.https, event.host) + event.url;
   if (url.length > MAX_URL) url = url.slice(0, MAX_URL);
-  let userAgent = event.user_agent;
-  if (userAgent !== undefined && userAgent.length > MAX_UA) userAgent = userAgent.slice(0, MAX_UA);
+  let userAgent: string | number | undefined = event.user_agent;
+  if (userAgent !== undefined) {
+    if (userAgent.length > MAX_UA) userAgent = userAgent.slice(0, MAX_UA);
+    if (agents !== null) userAgent = agents.of(userAgent);
+  }
   let route = event.route;
   if (route !== undefined && route.length > MAX_ROUTE) route = route.slice(0, MAX_ROUTE);
   const startedMs = event.timestamp === undefined ? event.started + clockOffset : Date.parse(event.timestamp);
@@ -139,31 +164,46 @@ function rowBound(row: unknown[]): number {
 }
 
 /**
- * Rows for the wire, `JSON.stringify`-ed a slice at a time: `fragments` are comma-joined rows
- * (one call of the encoder per slice instead of one per row: ≈ 0.2 µs less per event), `counts`
- * the rows in each.
+ * Rows for the wire, in UTF-8, `JSON.stringify`-ed a slice at a time: `fragments` are comma-joined
+ * rows (one call of the encoder per slice instead of one per row: ≈ 0.2 µs less per event),
+ * `counts` the rows in each, `agents` the User-Agents their indexes point into. The bytes live
+ * outside V8's heap: a batch waiting to be sent or retried is never copied by its garbage
+ * collector, and sending it builds no string of the whole batch.
  */
 interface Rows {
-  fragments: string[];
+  fragments: Buffer[];
   counts: number[];
   count: number;
+  agents: string[];
 }
 
+const utf8 = (text: string): Buffer => Buffer.from(text, "utf8");
+
+/** The rows of `list`, without the brackets of the array they are written as. */
+function fragmentOf(list: unknown[]): Buffer {
+  const bytes = utf8(JSON.stringify(list));
+  return bytes.subarray(1, bytes.length - 1);
+}
+
+/** Two halves of a batch's rows, each with the batch's list of User-Agents. */
 function halves(rows: Rows): [Rows, Rows] {
+  const agents = rows.agents;
   if (rows.fragments.length > 1) {
     const mid = Math.floor(rows.fragments.length / 2);
     const part = (from: number, to: number): Rows => {
       const counts = rows.counts.slice(from, to);
-      return { fragments: rows.fragments.slice(from, to), counts, count: counts.reduce((a, b) => a + b, 0) };
+      return { fragments: rows.fragments.slice(from, to), counts, count: counts.reduce((a, b) => a + b, 0), agents };
     };
     return [part(0, mid), part(mid, rows.fragments.length)];
   }
   // One fragment of several rows: read it back (the same ids) and write each half anew.
-  const all = JSON.parse(`[${rows.fragments[0] ?? ""}]`) as unknown[];
+  const all = JSON.parse(`[${rows.fragments[0]?.toString("utf8") ?? ""}]`) as unknown[];
   const mid = Math.floor(all.length / 2);
-  const part = (list: unknown[]): Rows => ({ fragments: [JSON.stringify(list).slice(1, -1)], counts: [list.length], count: list.length });
+  const part = (list: unknown[]): Rows => ({ fragments: [fragmentOf(list)], counts: [list.length], count: list.length, agents });
   return [part(all.slice(0, mid)), part(all.slice(mid))];
 }
+
+const COMMA = utf8(",");
 
 class Batch {
   readonly batchId = randomUUID();
@@ -183,11 +223,17 @@ class Batch {
     return this.rows.count;
   }
 
-  body(): Uint8Array {
+  body(): Buffer {
+    const { fragments, agents } = this.rows;
     const sdk = { name: SDK_NAME, version: VERSION, attempt: this.attempt, dropped: this.report };
-    return new TextEncoder().encode(
-      `{"batch_id":"${this.batchId}","columns":${COLUMNS_JSON},"rows":[${this.rows.fragments.join(",")}],"sdk":${JSON.stringify(sdk)}}`,
-    );
+    const listed = agents.length ? `"user_agents":${JSON.stringify(agents)},` : "";
+    const parts: Buffer[] = [utf8(`{"batch_id":"${this.batchId}","columns":${COLUMNS_JSON},${listed}"rows":[`)];
+    fragments.forEach((fragment, index) => {
+      if (index > 0) parts.push(COMMA);
+      parts.push(fragment);
+    });
+    parts.push(utf8(`],"sdk":${JSON.stringify(sdk)}}`));
+    return Buffer.concat(parts);
   }
 }
 
@@ -384,7 +430,8 @@ export class Sender {
    * ≈ 1–2 ms, which showed in the host's p99 latency.
    */
   private async queueBatch(events: Captured[]): Promise<boolean> {
-    const rows: Rows = { fragments: [], counts: [], count: 0 };
+    const agents = new Agents();
+    const rows: Rows = { fragments: [], counts: [], count: 0, agents: agents.list };
     const clockOffset = Date.now() - performance.now();
     const ids = new EventIds();
     const limit = this.config.maxEventBytes;
@@ -395,7 +442,7 @@ export class Sender {
       for (let index = start; index < end; index++) {
         let row: unknown[];
         try {
-          row = rowOf(events[index]!, clockOffset, ids.take());
+          row = rowOf(events[index]!, clockOffset, ids.take(), agents);
           // Measure only when the bound says it could matter; JSON.stringify throws here, and
           // not for the whole slice, on a value it cannot write.
           if (rowBound(row) > limit && Buffer.byteLength(JSON.stringify(row)) > limit) {
@@ -409,9 +456,9 @@ export class Sender {
         slice.push(row);
       }
       if (slice.length === 0) continue;
-      let fragment: string;
+      let fragment: Buffer;
       try {
-        fragment = JSON.stringify(slice).slice(1, -1);
+        fragment = fragmentOf(slice);
       } catch {
         // a value JSON cannot write (e.g. a BigInt from a consumer callback): keep the others
         const kept: string[] = [];
@@ -423,7 +470,7 @@ export class Sender {
           }
         }
         if (kept.length === 0) continue;
-        fragment = kept.join(",");
+        fragment = utf8(kept.join(","));
         slice.length = kept.length;
       }
       rows.fragments.push(fragment);

@@ -37,6 +37,9 @@ afterAll(async () => {
   await real?.stop();
 });
 
+/** User-Agents of the first test: one on every other request, and one with a Latin-1 byte. */
+const AGENTS = ["agent-a/1.0", "agent-b/2.0 (\u00e9)", "agent-a/1.0", "agent-c/3.0"];
+
 function app(express: any, ww: WhoWhyWhenMiddleware) {
   const application = express();
   application.use(ww);
@@ -71,7 +74,7 @@ describe.skipIf(binary === null)("against the real collector", () => {
       const target = app(express, ww);
       for (let i = 0; i < 100; i += 1) {
         const path = `/users/${name}-${i}?run=${marker}`;
-        expect((await request(target).get(path)).status).toBe(200);
+        expect((await request(target).get(path).set("User-Agent", AGENTS[i % AGENTS.length]!)).status).toBe(200);
         expected.add(path);
       }
       expect(await ww.flush(20_000)).toBe(true);
@@ -82,6 +85,17 @@ describe.skipIf(binary === null)("against the real collector", () => {
       `%${marker}%`,
     );
     expect(rows).toEqual([["GET", 200, "/users/:id", 200]]);
+    // The SDK lists a batch's User-Agents once and gives each row an index into that list.
+    const byAgent = real.query(
+      "SELECT a.raw, COUNT(*) FROM request_logs r JOIN user_agents a ON a.id = r.user_agent_id " +
+        "WHERE r.url LIKE ? GROUP BY a.raw ORDER BY a.raw",
+      `%${marker}%`,
+    );
+    expect(byAgent).toEqual([
+      ["agent-a/1.0", 100],
+      ["agent-b/2.0 (\u00e9)", 50],
+      ["agent-c/3.0", 50],
+    ]);
   });
 
   it("buffers while the collector is down for 10 s, then delivers everything", async () => {

@@ -28,12 +28,21 @@ export interface Received {
 function asEvents(payload: any): any {
   if (payload === null || typeof payload !== "object" || !("rows" in payload)) return payload;
   if (JSON.stringify(payload.columns) !== JSON.stringify(ROW_COLUMNS)) throw new Error(`columns ${payload.columns}`);
+  const agents: unknown = payload.user_agents;
+  if (agents !== undefined && !(Array.isArray(agents) && agents.every((text) => typeof text === "string"))) {
+    throw new Error(`user_agents ${JSON.stringify(agents)}`);
+  }
   const events = (payload.rows as unknown[][]).map((row) => {
     if (row.length !== ROW_COLUMNS.length) throw new Error(`row of ${row.length} values`);
     const event: Record<string, any> = {};
     ROW_COLUMNS.forEach((name, index) => {
       if (row[index] !== null) event[name] = row[index];
     });
+    if (typeof event.user_agent === "number") {
+      const text = agents?.[event.user_agent];
+      if (text === undefined) throw new Error(`user_agent index ${event.user_agent} of ${JSON.stringify(agents)}`);
+      event.user_agent = text;
+    }
     if (!Number.isInteger(event.duration_ns) || !Number.isInteger(event.timestamp_ns)) {
       throw new Error(`times are not integers: ${event.duration_ns} ${event.timestamp_ns}`);
     }

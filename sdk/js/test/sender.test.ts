@@ -151,6 +151,36 @@ describe("wire format", () => {
     expect(JSON.parse(serialise({ ...event, timestamp: "not a date" }, offset))[5]).toBeNull();
   });
 
+  it("lists a batch's User-Agents once, each row giving an index into the list", async () => {
+    const client = make(collector.url);
+    capture(client, 6, "/a", { user_agent: "agent-a/1.0" });
+    capture(client, 3, "/b", { user_agent: "agent-b/2.0 (\u00e9)" });
+    capture(client, 2, "/c", { user_agent: undefined });
+    capture(client, 2, "/d", { user_agent: "x".repeat(1500) });
+    expect(await client.flush(3000)).toBe(true);
+    expect(collector.received).toHaveLength(1);
+    const payload = collector.received[0]!.payload as any;
+    expect(payload.user_agents).toEqual(["agent-a/1.0", "agent-b/2.0 (\u00e9)", "x".repeat(1024)]);
+    expect(payload.rows.map((row: unknown[]) => row[6])).toEqual([0, 0, 0, 0, 0, 0, 1, 1, 1, null, null, 2, 2]);
+    expect(payload.events.map((event: any) => event.user_agent)).toEqual([
+      ...Array(6).fill("agent-a/1.0"),
+      ...Array(3).fill("agent-b/2.0 (\u00e9)"),
+      undefined,
+      undefined,
+      "x".repeat(1024),
+      "x".repeat(1024),
+    ]);
+  });
+
+  it("sends no User-Agent list when no event has one", async () => {
+    const client = make(collector.url);
+    capture(client, 3, "/a", { user_agent: undefined });
+    expect(await client.flush(3000)).toBe(true);
+    const payload = collector.received[0]!.payload as any;
+    expect("user_agents" in payload).toBe(false);
+    expect(payload.rows.map((row: unknown[]) => row[6])).toEqual([null, null, null]);
+  });
+
   it("makes a batch's event ids from one random draw: distinct version-4 UUIDs", () => {
     const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
     const first = new EventIds();
@@ -353,6 +383,9 @@ describe("413", () => {
     const first = collector.received[0]!.payload.events.map((e) => e.id);
     expect(new Set(collector.stored.map((e) => e.id))).toEqual(new Set(first));
     expect(collector.stored.map((e) => e.url)).toEqual(Array.from({ length: 30 }, (_, i) => `http://api.test/items?n=${i}`));
+    // each half keeps the batch's User-Agent list, which its rows' indexes point into
+    for (const batch of collector.received) expect((batch.payload as any).user_agents).toEqual(["vitest"]);
+    expect(collector.stored.every((e) => e.user_agent === "vitest")).toBe(true);
   });
 
   it("drops a single event that is still too large", async () => {
