@@ -5,13 +5,15 @@
 //
 //   node scripts/overhead.mjs [--variant bare,noop,sdk,sdk-nopush,alt|both] [--alt DIR]
 //                             [--requests 200000] [--rounds 3] [--slow-ms 0] [--user-agent UA]
-//                             [--batch-size 500] [--gc 1] [--alloc 1024]
+//                             [--batch-size 500] [--gc 1] [--alloc 1024] [--rate 1000 --connections 4]
 //
 // `noop` is a pass-through `app.use` (what any middleware layer costs in Express's router);
 // `sdk-nopush` tracks requests but queues nothing; `alt` is the SDK built into DIR (its
 // `dist/esm`, e.g. copied from another commit); `--slow-ms` makes every batch wait that long;
 // `--batch-size` sets the SDK's `batchSize`; `--gc 1` adds the garbage collector's time and
-// collections per request to each line (perf_hooks); `--alloc N` samples the JavaScript heap's
+// collections per request to each line (perf_hooks); `--rate R` offers R requests/s (each connection
+// waits an exponential think time between its requests, as the socket bench's fixed-rate phase
+// does), so queued events wait as long as they do there; `--alloc N` samples the JavaScript heap's
 // allocations (one in every N bytes, V8's sampling heap profiler, collected objects included) and
 // prints the bytes allocated per request by each variant, and the functions that allocated most
 // (the SDK's own, for the SDK variants).
@@ -37,6 +39,9 @@ const args = Object.fromEntries(
 const REQUESTS = Number(args.requests ?? 200_000);
 const ROUNDS = Number(args.rounds ?? 3);
 const CONNECTIONS = Number(args.connections ?? 32);
+// `--rate R`: the connections together offer R requests/s (random arrivals) instead of a closed loop
+const RATE = Number(args.rate ?? 0);
+const THINK_MS = RATE > 0 ? (CONNECTIONS / RATE) * 1000 : 0;
 // `--alt DIR`: variant `alt` is the SDK built into DIR (e.g. a copy of dist/esm of another commit)
 const alt = args.alt ? await import(args.alt + "/index.js") : null;
 const USER_AGENT =
@@ -193,8 +198,11 @@ function run(variant) {
         if (issued >= REQUESTS) return;
         issued += 1;
         const id = issued;
-        // a turn of the event loop between a response and the next request, as over a network
-        setImmediate(() => socket.push(`GET /items/${id % 1000}?run=x HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n${AGENT_LINE}\r\n`));
+        const request = () => socket.push(`GET /items/${id % 1000}?run=x HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n${AGENT_LINE}\r\n`);
+        // a turn of the event loop between a response and the next request, as over a network;
+        // with `--rate`, an exponential think time, as in the socket bench's fixed-rate phase
+        if (RATE > 0) setTimeout(request, -Math.log(1 - Math.random()) * THINK_MS);
+        else setImmediate(request);
       };
       server.emit("connection", socket);
       if (index === 0) begin();
