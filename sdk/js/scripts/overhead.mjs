@@ -13,9 +13,10 @@
 // `--batch-size` sets the SDK's `batchSize`; `--gc 1` adds the garbage collector's time and
 // collections per request to each line (perf_hooks); `--rate R` offers R requests/s (each connection
 // waits an exponential think time between its requests, as the socket bench's fixed-rate phase
-// does), so queued events wait as long as they do there; `--alloc N` samples the JavaScript heap's
-// allocations (one in every N bytes, V8's sampling heap profiler, collected objects included) and
-// prints the bytes allocated per request by each variant, and the functions that allocated most
+// does), so queued events wait as long as they do there, and prints each request's latency (p50,
+// p99, p99.9, max: from its bytes reaching the server to its response's end); `--alloc N` samples
+// the JavaScript heap's allocations (one in every N bytes, V8's sampling heap profiler, collected
+// objects included) and prints the bytes allocated per request by each variant, and the functions that allocated most
 // (the SDK's own, for the SDK variants).
 // Every request carries a browser's User-Agent, as in bench/sdk_overhead.py (`--user-agent ""`
 // for none). Run on one core (`taskset -c 0`) as the bench pins its host.
@@ -155,6 +156,9 @@ function run(variant) {
   const server = createServer(app);
   let issued = 0;
   let answered = 0;
+  // with `--rate`: each request's latency, from its bytes reaching the server to its response's
+  const sentAt = RATE > 0 ? new Float64Array(REQUESTS + 1) : null;
+  const latency = RATE > 0 ? new Float64Array(REQUESTS) : null;
   return new Promise((resolve) => {
     let started;
     const begin = () => {
@@ -174,10 +178,11 @@ function run(variant) {
       rows = ww ? ww.client.stats.delivered : 0;
       const gcUs = ((gc.ms - started.gc.ms) * 1000) / REQUESTS;
       const gcLine = `  GC ${gcUs.toFixed(2)} µs/req, ${gc.minor - started.gc.minor} minor + ${gc.major - started.gc.major} major`;
-      resolve({ variant, gcLine: gc.on ? gcLine : "", cpuUs: (cpu.user + cpu.system + flushCpu) / REQUESTS, wallUs: (wall * 1000) / REQUESTS, rows });
+      resolve({ variant, gcLine: gc.on ? gcLine : "", cpuUs: (cpu.user + cpu.system + flushCpu) / REQUESTS, wallUs: (wall * 1000) / REQUESTS, rows, latency });
     };
     const connect = (index) => {
       let pending = "";
+      let inFlight = 0;
       const socket = new MemorySocket((chunk) => {
         pending += chunk.toString("latin1");
         for (;;) {
@@ -186,6 +191,7 @@ function run(variant) {
           const length = Number(/content-length: (\d+)/i.exec(pending.slice(0, end))[1]);
           if (pending.length < end + 4 + length) return;
           pending = pending.slice(end + 4 + length);
+          if (latency) latency[answered] = performance.now() - sentAt[inFlight];
           answered += 1;
           if (answered === REQUESTS) {
             setImmediate(finish);
@@ -198,7 +204,13 @@ function run(variant) {
         if (issued >= REQUESTS) return;
         issued += 1;
         const id = issued;
-        const request = () => socket.push(`GET /items/${id % 1000}?run=x HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n${AGENT_LINE}\r\n`);
+        const request = () => {
+          if (sentAt) {
+            inFlight = id;
+            sentAt[id] = performance.now();
+          }
+          socket.push(`GET /items/${id % 1000}?run=x HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n${AGENT_LINE}\r\n`);
+        };
         // a turn of the event loop between a response and the next request, as over a network;
         // with `--rate`, an exponential think time, as in the socket bench's fixed-rate phase
         if (RATE > 0) setTimeout(request, -Math.log(1 - Math.random()) * THINK_MS);
@@ -213,6 +225,7 @@ function run(variant) {
 }
 
 const results = Object.fromEntries(VARIANTS.map((v) => [v, []]));
+const tails = {};
 // warm-up: JIT, Express's caches
 for (const variant of VARIANTS) await run(variant);
 for (let round = 0; round < ROUNDS; round += 1) {
@@ -220,11 +233,21 @@ for (let round = 0; round < ROUNDS; round += 1) {
     const result = await sampled(variant, () => run(variant));
     if ((variant === "sdk" || variant === "alt") && result.rows !== REQUESTS) throw new Error(`stored ${result.rows} of ${REQUESTS}`);
     results[variant].push(result.cpuUs);
-    console.log(`round ${round + 1} ${variant.padEnd(4)} ${result.cpuUs.toFixed(2)} µs CPU/req  ${result.wallUs.toFixed(2)} µs wall/req${result.gcLine}`);
+    let latencyLine = "";
+    if (result.latency) {
+      const sorted = result.latency.sort();
+      const at = (q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))].toFixed(3);
+      (tails[variant] ??= []).push(sorted[Math.floor(0.99 * sorted.length)]);
+      latencyLine = `  latency ms p50 ${at(0.5)} p99 ${at(0.99)} p99.9 ${at(0.999)} max ${at(1)}`;
+    }
+    console.log(`round ${round + 1} ${variant.padEnd(4)} ${result.cpuUs.toFixed(2)} µs CPU/req  ${result.wallUs.toFixed(2)} µs wall/req${result.gcLine}${latencyLine}`);
   }
 }
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
-for (const variant of VARIANTS) console.log(`median ${variant}: ${median(results[variant]).toFixed(2)} µs CPU/req`);
+for (const variant of VARIANTS) {
+  const p99 = tails[variant] ? `, p99 ${median(tails[variant]).toFixed(3)} ms` : "";
+  console.log(`median ${variant}: ${median(results[variant]).toFixed(2)} µs CPU/req${p99}`);
+}
 if (allocation) {
   for (const variant of VARIANTS) {
     const perRequest = (bytes) => (bytes / (REQUESTS * ROUNDS)).toFixed(0).padStart(6);
