@@ -9,10 +9,14 @@ collector on core 1:
 
 - FastAPI: bare, our ``WhoWhyWhenMiddleware``, and the seed README's snippet (an httpx POST per
   request, verbatim);
-- Express: bare and our ``whowhywhen()`` middleware.
+- Express: bare and our ``whowhywhen()`` middleware;
+- with ``--base DIR``, a ``base`` variant of each: the same app with the SDKs of another checkout
+  (DIR holds its ``sdk/python/src`` and a built ``sdk/js``), so that a change is measured against
+  the code before it in the same run, not minutes apart.
 
-The variants are measured in turn, round by round, in ABBA order (bare, sdk, seed; then seed,
-sdk, bare), so that each round's variants see the machine within seconds of each other. On a
+The variants are measured in turn, round by round, each round in the next of their orders (with
+two variants AB, BA; with three, all six orders in turn, so that no variant is always measured
+in the middle), so that each round's variants see the machine within seconds of each other. On a
 shared VM whose speed drifts by ±20 % over tens of seconds, a ratio between processes measured
 minutes apart says more about the VM than the SDK; the summary therefore gives, per variant, the
 median of each round's figure against that round's bare (and the range of the throughput ratio),
@@ -57,6 +61,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import os
 import platform
@@ -136,7 +141,7 @@ async def count() -> int:
     return served
 
 
-if VARIANT == "sdk":
+if VARIANT in ("sdk", "base"):
     from whowhywhen_sdk import WhoWhyWhenMiddleware
 
     app.add_middleware(
@@ -196,7 +201,7 @@ const variant = process.env.BENCH_VARIANT;
 const app = express();
 let served = 0;
 let ww = null;
-if (variant === "sdk") {
+if (variant === "sdk" || variant === "base") {
   const { whowhywhen } = await import(process.env.BENCH_SDK_JS + "/dist/esm/index.js");
   ww = whowhywhen({
     apiKey: process.env.BENCH_API_KEY,
@@ -368,6 +373,9 @@ class Host:
         self.rounds: list[Round] = []
         self.served = 0
         self.stored: int | None = None
+        # `base`: the SDKs of another checkout (--base), the same app otherwise
+        base = Path(args.base).resolve() if variant == "base" else None
+        python_path = [str(workdir)] + ([str(base / "sdk" / "python" / "src")] if base else [])
         env = {
             **os.environ,
             "BENCH_VARIANT": variant,
@@ -375,10 +383,10 @@ class Host:
             "BENCH_COLLECTOR": collector.url,
             "BENCH_API_KEY": collector.key,
             "BENCH_PORT": str(self.port),
-            "BENCH_SDK_JS": str(SDK_JS),
+            "BENCH_SDK_JS": str(base / "sdk" / "js" if base else SDK_JS),
             "BENCH_QUEUE_EVENTS": str(QUEUE_EVENTS),
             "BENCH_QUEUE_BYTES": str(QUEUE_BYTES),
-            "PYTHONPATH": str(workdir),
+            "PYTHONPATH": os.pathsep.join(python_path),
         }
         if kind == "fastapi":
             command = [
@@ -459,12 +467,14 @@ def run_kind(
     """Every variant of one framework, alive together on core 0 and measured in turn."""
     hosts = [Host(kind, name, collector, workdir, args) for name in names]
     think_ms = args.rate_connections / args.rate * 1000
+    orders = list(itertools.permutations(hosts))
     try:
         for host in hosts:
             host.warm_up()
         for round_ in range(args.rounds):
-            # ABBA: no variant is always measured first, or always right after another.
-            order = hosts if round_ % 2 == 0 else hosts[::-1]
+            # Every order in turn: no variant is always measured first, in the middle, or right
+            # after another.
+            order = orders[round_ % len(orders)]
             load = os.getloadavg()[0]
             saturated = {
                 id(host): host.measure(
@@ -559,6 +569,12 @@ def main() -> int:
     )
     parser.add_argument("--no-seed", action="store_true", help="skip the seed snippet variant")
     parser.add_argument("--json", action="store_true", help="print the results as JSON too")
+    parser.add_argument(
+        "--base",
+        metavar="DIR",
+        help="also measure the SDKs of another checkout (variant `base`): DIR holds its "
+        "sdk/python/src and a built sdk/js (e.g. `git archive REV sdk | tar -x -C DIR`)",
+    )
     args = parser.parse_args()
 
     for tool in ("wrk", "taskset", "nice"):
@@ -579,6 +595,11 @@ def main() -> int:
         "fastapi": ["bare", "sdk"] if args.no_seed else ["bare", "sdk", "seed"],
         "express": ["bare", "sdk"],
     }
+    if args.base:
+        if "express" in kinds and not (Path(args.base) / "sdk/js/dist/esm/index.js").exists():
+            sys.exit(f"{args.base}/sdk/js is not built")
+        for names in variants.values():
+            names.insert(2, "base")
     summary: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="sdk-bench-") as tmp:
         workdir = Path(tmp)
@@ -602,8 +623,8 @@ def main() -> int:
             collector.close()
 
     print(
-        f"\nhosts on core 0, all alive, measured in turn (ABBA order); wrk and the collector "
-        f"(SCHED_IDLE while measuring) on core 1; {args.rounds} rounds, each phase after "
+        f"\nhosts on core 0, all alive, measured in turn, each order in turn; wrk and the "
+        f"collector (SCHED_IDLE while measuring) on core 1; {args.rounds} rounds, each phase after "
         f"{args.prime} s of unmeasured load; ratios and added "
         f"latencies are medians of each round's variant against that round's bare; left: "
         f"saturated, wrk -t1 -c{args.connections} -d{args.duration}s; middle: fixed rate, "
