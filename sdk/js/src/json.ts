@@ -6,7 +6,7 @@
  * made ≈ 800 bytes of garbage an event (the row array, its numbers, the text, its UTF-8 copy).
  */
 
-const QUOTE = 0x22;
+export const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const COMMA = 0x2c;
 /** Room a number needs at most (`String(-Number.MAX_VALUE)` is 24 characters). */

@@ -9,7 +9,7 @@ import { randomFillSync, randomUUID } from "node:crypto";
 import type { Captured, DropCounts, DropReason, EventBuffer, Stats } from "./buffer.js";
 import { DROP_REASONS } from "./buffer.js";
 import type { Config } from "./config.js";
-import { JsonWriter } from "./json.js";
+import { JsonWriter, QUOTE } from "./json.js";
 import { keyPrefix, logLimited } from "./log.js";
 import { encodeBody, parseRetryAfter, type Transport, type TransportResponse } from "./transport.js";
 import { VERSION } from "./version.js";
@@ -55,8 +55,8 @@ const randomBytes = new Uint8Array(16);
  * ids, which are written once, with its rows.
  */
 export class EventIds {
-  private readonly prefix: string;
-  private readonly prefixCodes: Uint8Array;
+  /** The shared first 28 characters (`xxxxxxxx-xxxx-4xxx-yxxx-xxxx`), as character codes. */
+  private readonly prefix: Uint8Array;
   private next: number;
 
   constructor() {
@@ -64,18 +64,19 @@ export class EventIds {
     b[6] = (b[6]! & 0x0f) | 0x40;
     b[8] = (b[8]! & 0x3f) | 0x80;
     const h = (i: number) => HEX[b[i]!]!;
-    this.prefix = `${h(0)}${h(1)}${h(2)}${h(3)}-${h(4)}${h(5)}-${h(6)}${h(7)}-${h(8)}${h(9)}-${h(10)}${h(11)}`;
-    this.prefixCodes = Uint8Array.from(this.prefix, (c) => c.charCodeAt(0));
+    const text = `${h(0)}${h(1)}${h(2)}${h(3)}-${h(4)}${h(5)}-${h(6)}${h(7)}-${h(8)}${h(9)}-${h(10)}${h(11)}`;
+    this.prefix = Uint8Array.from(text, (c) => c.charCodeAt(0));
     this.next = ((b[12]! << 24) | (b[13]! << 16) | (b[14]! << 8) | b[15]!) >>> 0;
   }
 
+  /** The next id as text (what `write` puts between its quotes). */
   take(): string {
-    const n = this.next;
-    this.next = (n + 1) >>> 0;
-    return this.prefix + HEX[n >>> 24]! + HEX[(n >>> 16) & 0xff]! + HEX[(n >>> 8) & 0xff]! + HEX[n & 0xff]!;
+    const out = new JsonWriter(40);
+    this.write(out);
+    return out.buf.toString("latin1", 1, out.pos - 1);
   }
 
-  /** The next id as a JSON string, straight into `out`: the same text `take` gives. */
+  /** The next id as a JSON string, straight into `out`. */
   write(out: JsonWriter): void {
     const n = this.next;
     this.next = (n + 1) >>> 0;
@@ -83,7 +84,7 @@ export class EventIds {
     const buf = out.buf;
     let pos = out.pos;
     buf[pos++] = QUOTE;
-    for (const code of this.prefixCodes) buf[pos++] = code;
+    for (const code of this.prefix) buf[pos++] = code;
     for (const shift of BYTE_SHIFTS) {
       const byte = (n >>> shift) & 0xff;
       buf[pos++] = HEX_CODES[2 * byte]!;
@@ -95,7 +96,6 @@ export class EventIds {
 }
 
 const BYTE_SHIFTS = [24, 16, 8, 0] as const;
-const QUOTE = 0x22;
 const OPEN = 0x5b;
 const CLOSE = 0x5d;
 
