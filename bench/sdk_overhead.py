@@ -598,6 +598,9 @@ def main() -> int:
     if args.base:
         if "express" in kinds and not (Path(args.base) / "sdk/js/dist/esm/index.js").exists():
             sys.exit(f"{args.base}/sdk/js is not built")
+        # without it, the base host would import this checkout's SDK and measure it twice
+        if "fastapi" in kinds and not (Path(args.base) / "sdk/python/src/whowhywhen_sdk").is_dir():
+            sys.exit(f"{args.base}/sdk/python/src/whowhywhen_sdk is missing")
         for names in variants.values():
             names.insert(2, "base")
     summary: list[dict[str, Any]] = []
