@@ -10,11 +10,12 @@
 //
 //   cd sdk/js && npm run build && taskset -c 0 node --expose-gc scripts/sender.mjs [--events 20000] [--rounds 12] [--alt DIR]
 import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
 
 const here = fileURLToPath(new URL("..", import.meta.url));
-const args = Object.fromEntries(
-  process.argv.slice(2).reduce((pairs, arg, i, all) => (arg.startsWith("--") ? [...pairs, [arg.slice(2), all[i + 1]]] : pairs), []),
-);
+const { values: args } = parseArgs({
+  options: { events: { type: "string" }, rounds: { type: "string" }, alt: { type: "string" } },
+});
 const EVENTS = Number(args.events ?? 20_000);
 const ROUNDS = Number(args.rounds ?? 12);
 const UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
