@@ -403,7 +403,8 @@ class Host:
                 "warning",
             ]
         else:
-            command = ["node", str(workdir / "bench_app.mjs")]
+            # V8 flags of bench/sdk_js_profile.py's --no-inlining; none here
+            command = ["node", *getattr(args, "node_flags", []), str(workdir / "bench_app.mjs")]
         # nice and taskset exec the command: the pid is the host's own. The host and wrk run
         # at nice -10, so that unrelated jobs on a shared machine do not preempt them.
         self.process = subprocess.Popen(
@@ -459,6 +460,32 @@ class Host:
         self.served = int(self.count_file.read_text())
         if self.variant != "bare":
             self.stored = wait_stored(self.collector, self.marker, self.served, DRAIN_TIMEOUT)
+
+
+def require(tools: tuple[str, ...], packages: str) -> str:
+    """Exit with what to install unless every tool is on PATH and the collector is installed;
+    return the collector's binary."""
+    for tool in tools:
+        if shutil.which(tool) is None:
+            sys.exit(f"{tool} is missing: apt-get install -y {packages}")
+    binary = collector_binary()
+    if binary is None:
+        sys.exit("the collector is not installed: create the repository's .venv first")
+    return str(binary)
+
+
+def start_collector(workdir: Path, binary: str) -> RealCollector:
+    """The real collector on wrk's core (SCHED_IDLE while measuring, see set_idle), with an API
+    key; the per-key rate limit is lifted so the run measures the SDK, not the limit."""
+    collector = RealCollector(
+        workdir,
+        binary,
+        cpu="1",
+        env={"INGEST_RATE_PER_SECOND": "1000000", "INGEST_RATE_BURST": "1000000"},
+    )
+    collector.start()
+    collector.create_key()
+    return collector
 
 
 def run_kind(
@@ -577,12 +604,7 @@ def main() -> int:
     )
     args = parser.parse_args()
 
-    for tool in ("wrk", "taskset", "nice"):
-        if shutil.which(tool) is None:
-            sys.exit(f"{tool} is missing: apt-get install -y wrk util-linux")
-    binary = collector_binary()
-    if binary is None:
-        sys.exit("the collector is not installed: create the repository's .venv first")
+    binary = require(("wrk", "taskset", "nice"), "wrk util-linux")
     if not (SDK_PY / ".venv" / "bin" / "python").exists():
         sys.exit("sdk/python/.venv is missing: run sdk/python/run-tests.sh once")
     kinds = [args.only] if args.only else ["fastapi", "express"]
@@ -609,16 +631,7 @@ def main() -> int:
         (workdir / "bench_app.py").write_text(FASTAPI_APP)
         (workdir / "bench_app.mjs").write_text(EXPRESS_APP)
         (workdir / "think.lua").write_text(THINK_LUA)
-        # On wrk's core (SCHED_IDLE while measuring, see set_idle); the per-key rate limit is
-        # lifted so the run measures the SDK, not the limit.
-        collector = RealCollector(
-            workdir,
-            binary,
-            cpu="1",
-            env={"INGEST_RATE_PER_SECOND": "1000000", "INGEST_RATE_BURST": "1000000"},
-        )
-        collector.start()
-        collector.create_key()
+        collector = start_collector(workdir, binary)
         try:
             for kind in kinds:
                 summary += summarise(run_kind(kind, variants[kind], collector, workdir, args))
