@@ -5,11 +5,14 @@
 
 ``bench/sdk_overhead.py`` says how much the SDK costs an Express host; this says where. The same
 Express app, collector and load as there (each host on core 0, ``wrk -t1 -c32`` and the
-collector, ``SCHED_IDLE`` while measuring, on core 1), each host started with
-``--perf-basic-prof`` so that ``perf`` names JavaScript frames. Each saturated phase is recorded
-with ``perf record -g -e cpu-clock`` (a software clock: these VMs have no hardware counters),
-from wrk's start until the collector has stored every request the phase served, so the sender's
-work for them is in it.
+collector, ``SCHED_IDLE`` while measuring, on core 1). Each saturated phase is recorded with
+``perf record -g -e cpu-clock`` (a software clock: these VMs have no hardware counters), from
+wrk's start until the collector has stored every request the phase served, so the sender's work
+for them is in it. The hosts run with ``--perf-prof``: V8 logs each piece of compiled code with
+the time it was made, and ``perf inject --jit`` names every sample after the code at that
+address at that moment. (``--perf-basic-prof``'s map has no times: once V8 frees code and reuses
+its address, samples take the first name ever given to it, and whole µs went to the wrong
+function.)
 
 Every sample is charged to one of:
 
@@ -62,7 +65,9 @@ from sdk_overhead import (
 #: Samples a second (``perf record -F``): one every 500 µs.
 FREQUENCY = 2000
 #: A software clock: these VMs give perf no hardware counters.
-PERF_RECORD = ["perf", "record", "-q", "-g", "-e", "cpu-clock", "-F", str(FREQUENCY)]
+#: ``-k mono``: the clock V8's jitdump stamps its code with, for ``perf inject --jit``.
+#: ``-N``: nothing into perf's build-id cache (``read_samples`` keeps its own).
+PERF_RECORD = ["perf", "record", "-q", "-N", "-g", "-k", "mono", "-e", "cpu-clock"]
 CATEGORIES = ("sdk", "gc", "kernel", "host")
 #: The SDK's wrappers of the host's methods (``ServerResponse`` ``emit``, ``write`` and ``end``),
 #: by the names V8 gives them: what runs beneath them in Node's code is the host's work.
@@ -113,10 +118,21 @@ def _leaf(symbol: str) -> str:
 
 
 def read_samples(data: Path) -> list[list[tuple[str, str]]]:
-    """Every sample's stack in ``data`` (``perf script``), leaf first."""
+    """Every sample's stack in ``data`` (``perf script``, JavaScript named from the hosts'
+    jitdump files), leaf first."""
+    named = data.with_suffix(".jit")
+    # perf inject writes an ELF file per piece of JavaScript, and copies every binary it names
+    # into a build-id cache: here, beside the data, not in ~/.debug
+    perf = ["perf", "--buildid-dir", str(data.parent / "buildid")]
+    subprocess.run(
+        [*perf, "inject", "--jit", "-i", str(data), "-o", str(named)],
+        capture_output=True,
+        check=True,
+    )
     text = subprocess.run(
-        ["perf", "script", "-i", str(data)], capture_output=True, text=True, check=True
+        [*perf, "script", "-i", str(named)], capture_output=True, text=True, check=True
     ).stdout
+    named.unlink()
     samples = []
     for block in text.split("\n\n"):
         frames = []
@@ -163,7 +179,7 @@ def record_phase(host: Host, collector: RealCollector, out: Path, args: Any) -> 
     run_wrk(host.url, args.prime, args.connections, USER_AGENT)
     before = host.drain()
     perf = subprocess.Popen(
-        [*PERF_RECORD, "-o", str(out), "-p", str(host.process.pid)],
+        [*PERF_RECORD, "-F", str(FREQUENCY), "-o", str(out), "-p", str(host.process.pid)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -206,8 +222,8 @@ def main() -> int:
     if args.base and not (Path(args.base) / "sdk/js/dist/esm/index.js").exists():
         sys.exit(f"{args.base}/sdk/js is not built")
     os.sched_setaffinity(0, {1})
-    # the hosts inherit it: V8 writes /tmp/perf-PID.map, where perf finds JavaScript's names
-    os.environ["NODE_OPTIONS"] = "--perf-basic-prof"
+    # the hosts inherit it: V8 writes jit-PID.dump into their working directory
+    os.environ["NODE_OPTIONS"] = "--perf-prof"
     names = ["bare", "sdk"] + (["base"] if args.base else [])
     profiles = {name: Profile() for name in names}
     with tempfile.TemporaryDirectory(prefix="sdk-profile-") as tmp:
@@ -225,6 +241,7 @@ def main() -> int:
                     served = record_phase(host, collector, data, args)
                     profile = profiles[host.variant]
                     profile.add(read_samples(data), served)
+                    data.unlink()
                     line = " ".join(f"{c} {profile.rounds[-1][c]:6.1f}" for c in CATEGORIES)
                     print(
                         f"round {round_ + 1} {host.variant:5} {served:7} requests | {line} µs/req"
@@ -233,8 +250,6 @@ def main() -> int:
             for host in hosts:
                 host.stop()
             collector.close()
-            for host in hosts:
-                Path(f"/tmp/perf-{host.process.pid}.map").unlink(missing_ok=True)
 
     print(
         f"\nCPU µs a request, medians of {args.rounds} rounds (wrk -t1 -c{args.connections} "
