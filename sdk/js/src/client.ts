@@ -269,11 +269,11 @@ type Write = (this: ServerResponse, ...args: unknown[]) => unknown;
 /**
  * One tracked request: its state while the response is written, and then the captured event
  * itself, pushed to the buffer as is when the response closes. A single object of fixed shape is
- * the only thing the request path allocates. It is found from the response through a WeakMap
- * (a property added to an Express response costs ≈ 3.5 µs: Express has changed its prototype,
- * which leaves it without fast property transitions) and holds no reference to the response: a
- * WeakMap value that points back into its key's object graph measured ≈ 10 µs more CPU per
- * request under load (most likely the young-generation GC's ephemeron processing). The request
+ * the only thing the request path allocates. It is found from the response through
+ * `ResponseStates` (a property added to an Express response costs ≈ 3.5 µs: Express has changed
+ * its prototype, which leaves it without fast property transitions) and holds no reference to
+ * the response: as a WeakMap value, one that pointed back into its key's object graph measured
+ * ≈ 10 µs more CPU per request under load (the young-generation GC's ephemeron work). The request
  * is `res.req` when the response closes. Each property read on an Express request or response
  * is a full lookup (see `hookClose`), so the request path reads each value it needs once.
  */
@@ -316,7 +316,58 @@ class Tracking implements Captured {
   ) {}
 }
 
-const tracked = new WeakMap<ServerResponse, Tracking>();
+/** How often `ResponseStates` moves the responses still open out of its plain map. */
+const ROTATE_MS = 10_000;
+
+/**
+ * Each tracked response's `Tracking`, found from the response (see `Tracking` for why not a
+ * property on it). A response is in a plain `Map` from `track` until its 'close', which deletes
+ * it; every `ROTATE_MS` whatever is still open moves to a `WeakMap`, so a response that never
+ * emits 'close' is not kept alive here. Almost every response closes within one period and never
+ * touches the `WeakMap`. A `WeakMap` entry per request costs its young key in an old table: the
+ * ephemeron write barrier and the set took ≈ 0.7 µs of the request path's CPU under load
+ * (`bench/sdk_js_profile.py`; 0.2–0.4 µs more than this class alone, `scripts/response-states.mjs`),
+ * then the scavenger's ephemeron work at every minor GC.
+ */
+class ResponseStates {
+  private open = new Map<ServerResponse, Tracking>();
+  private readonly long = new WeakMap<ServerResponse, Tracking>();
+  private timer: NodeJS.Timeout | null = null;
+
+  get(res: ServerResponse): Tracking | undefined {
+    return this.open.get(res) ?? this.long.get(res);
+  }
+
+  set(res: ServerResponse, state: Tracking): void {
+    this.open.set(res, state);
+    if (this.timer === null) {
+      this.timer = setInterval(() => this.rotate(), ROTATE_MS);
+      this.timer.unref();
+    }
+  }
+
+  delete(res: ServerResponse): void {
+    if (!this.open.delete(res)) this.long.delete(res);
+  }
+
+  /** Move what is still open to the `WeakMap`; with nothing open, stop until the next `set`. */
+  rotate(): void {
+    if (this.open.size === 0) {
+      if (this.timer !== null) clearInterval(this.timer);
+      this.timer = null;
+      return;
+    }
+    for (const [res, state] of this.open) this.long.set(res, state);
+    this.open = new Map();
+  }
+
+  /** Responses in the plain map (tests). */
+  get openCount(): number {
+    return this.open.size;
+  }
+}
+
+export const tracked = new ResponseStates();
 
 function count(state: Tracking, res: ServerResponse, chunk: unknown, encoding: unknown): void {
   try {
@@ -403,17 +454,19 @@ function onClose(this: ServerResponse): void {
   state.closed = true;
   const now = performance.now();
   const others = state.others;
-  complete(state, this, now);
-  if (others !== undefined) for (const other of others) complete(other, this, now);
+  complete(state, this, now, state);
+  if (others !== undefined) for (const other of others) complete(other, this, now, state);
+  tracked.delete(this);
 }
 
-function complete(state: Tracking, res: ServerResponse, now: number): void {
+/** `first` is the response's first tracker: the one that saw its writes. */
+function complete(state: Tracking, res: ServerResponse, now: number, first: Tracking): void {
   state.duration = (now - state.started) / 1000;
-  if (state.defer) setImmediate(record, state, res);
-  else record(state, res);
+  if (state.defer) setImmediate(record, state, res, first);
+  else record(state, res, first);
 }
 
-function record(state: Tracking, res: ServerResponse): void {
+function record(state: Tracking, res: ServerResponse, first: Tracking): void {
   const client = state.client;
   try {
     const req = state.req ?? res.req;
@@ -446,7 +499,6 @@ function record(state: Tracking, res: ServerResponse): void {
     state.host = headers.host ?? "localhost";
     state.https = socket !== null && socket.encrypted === true;
     // The first tracker of the response saw its writes: one that began had its headers sent.
-    const first = tracked.get(res) ?? state;
     state.status_code = first.counting !== -1 || res.headersSent ? res.statusCode : 499;
     state.ip_address = client.clientIp(socket === null ? undefined : socket.remoteAddress, headers["x-forwarded-for"]);
     state.response_size = responseSize(first);

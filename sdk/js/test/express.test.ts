@@ -1,7 +1,7 @@
 import { createRequire } from "node:module";
 import request from "supertest";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { shutdown } from "../src/client.js";
+import { shutdown, tracked } from "../src/client.js";
 import { whowhywhen, type WhoWhyWhenMiddleware } from "../src/express.js";
 import { setConsumer } from "../src/index.js";
 import { resetLogLimits } from "../src/log.js";
@@ -113,6 +113,48 @@ describe.each(versions)("%s", (_name, express) => {
     expect(events[0]).toMatchObject({ status_code: 499, route: "/slow", method: "GET" });
   });
 
+  it("keeps finding a response that outlives a rotation, and holds none that never closes", async () => {
+    const app = express();
+    app.use(whowhywhen(options()));
+    let reached!: () => void;
+    const bothReached = new Promise<void>((resolve) => (reached = resolve));
+    let entered = 0;
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    app.get("/long", (_req: any, res: any) => {
+      res.write("x".repeat(5)); // counted while the response is in the plain map
+      if (++entered === 2) reached();
+      released.then(() => res.end("y".repeat(7))); // counted after it moved to the WeakMap
+    });
+    app.get("/hang", () => {
+      if (++entered === 2) reached(); // never answers: only the client's abort closes it
+    });
+    const server = app.listen(0, "127.0.0.1");
+    await new Promise((resolve) => server.once("listening", resolve));
+    try {
+      const base = `http://127.0.0.1:${server.address().port}`;
+      const long = fetch(`${base}/long`).then((response) => response.text());
+      const controller = new AbortController();
+      const hang = fetch(`${base}/hang`, { signal: controller.signal }).catch(() => null);
+      await bothReached;
+      expect(tracked.openCount).toBe(2);
+      tracked.rotate();
+      expect(tracked.openCount).toBe(0);
+      release();
+      expect(await long).toBe("xxxxxyyyyyyy");
+      controller.abort();
+      await hang;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    } finally {
+      server.close();
+    }
+    const events = await stored();
+    expect(events.map((event) => [event.route, event.status_code, event.response_size])).toEqual([
+      ["/long", 200, 12],
+      ["/hang", 499, 0],
+    ]);
+  });
+
   it("records each response once, beside the host's own 'close' listeners and emit wrappers", async () => {
     const app = express();
     const closes: string[] = [];
@@ -149,6 +191,7 @@ describe.each(versions)("%s", (_name, express) => {
       server.close();
     }
     expect(closes.sort()).toEqual(["custom", "listener", "wrapped"]);
+    expect(tracked.openCount).toBe(0);
     const events = await stored();
     expect(events.map((event) => [event.route, event.response_size])).toEqual([
       ["/listener", 1],

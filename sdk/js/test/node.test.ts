@@ -5,7 +5,7 @@ import { createServer, type Server, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { flush, shutdown } from "../src/client.js";
+import { flush, shutdown, tracked } from "../src/client.js";
 import { resetLogLimits } from "../src/log.js";
 import { withWhoWhyWhen } from "../src/node.js";
 import { VERSION } from "../src/version.js";
@@ -85,6 +85,25 @@ describe("plain node http", () => {
     expect(await (await fetch(`${base}/own`)).text()).toBe("own");
     expect(await flush(3000)).toBe(true);
     expect(collector.stored.map((e) => [new URL(e.url).pathname, e.response_size])).toEqual([["/own", 3]]);
+  });
+
+  it("records a response tracked twice once per tracker, both with the first one's count", async () => {
+    // two instrumented handlers around one response: the inner one's record is deferred too,
+    // and reads the bytes the outer one counted (a streamed body: no Content-Length to read)
+    const options = { apiKey: API_KEY, url: collector.url, logger: silentLogger() };
+    const inner = withWhoWhyWhen((_req, res) => {
+      res.write("ab");
+      res.end("cde");
+    }, options);
+    const outer = withWhoWhyWhen((req, res) => inner(req, res), options);
+    const base = await listen(outer);
+    expect(await (await fetch(`${base}/twice`)).text()).toBe("abcde");
+    expect(await flush(3000)).toBe(true);
+    expect(collector.stored.map((e) => [e.status_code, e.response_size])).toEqual([
+      [200, 5],
+      [200, 5],
+    ]);
+    expect(tracked.openCount).toBe(0);
   });
 
   it("rethrows what a handler throws", () => {
