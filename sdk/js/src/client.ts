@@ -326,8 +326,9 @@ const ROTATE_MS = 10_000;
  * emits 'close' is not kept alive here. Almost every response closes within one period and never
  * touches the `WeakMap`. A `WeakMap` entry per request costs its young key in an old table: the
  * ephemeron write barrier and the set took ≈ 0.7 µs of the request path's CPU under load
- * (`bench/sdk_js_profile.py`; 0.2–0.4 µs more than this class alone, `scripts/response-states.mjs`),
- * then the scavenger's ephemeron work at every minor GC.
+ * (`bench/sdk_js_profile.py`), then the scavenger's ephemeron work at every minor GC. Alone, with
+ * little else on the heap, a `WeakMap` entry costs 0.13–0.20 µs more than this class
+ * (`scripts/response-states.mjs`).
  */
 class ResponseStates {
   private open = new Map<ServerResponse, Tracking>();
