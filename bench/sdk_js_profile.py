@@ -48,17 +48,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sdk" / "python" / "tests"))
-
-from collector_harness import RealCollector  # type: ignore[import-not-found]
 from sdk_overhead import (
     EXPRESS_APP,
-    SDK_JS,
     USER_AGENT,
     Host,
+    WrkRun,
     require,
+    require_js_built,
     run_wrk,
-    set_idle,
     start_collector,
 )
 
@@ -72,7 +69,7 @@ CATEGORIES = ("sdk", "gc", "kernel", "host")
 #: The SDK's wrappers of the host's methods (``ServerResponse`` ``emit``, ``write`` and ``end``),
 #: by the names V8 gives them: what runs beneath them in Node's code is the host's work.
 PASS_THROUGH = frozenset(("hooked", "method", "countingWrite", "countingEnd"))
-_GC = re.compile(r"Scavenger|ScavengerCollector|MarkCompactCollector|Heap::CollectGarbage")
+_GC = re.compile(r"Scavenger|MarkCompactCollector|Heap::CollectGarbage")
 #: ``perf script``'s frame line: address, symbol (+offset), object.
 _FRAME = re.compile(r"^\s*[0-9a-f]+ (.*?)(?:\+0x[0-9a-f]+)? \((.*)\)$")
 
@@ -174,27 +171,28 @@ class Profile:
         return statistics.median(sum(r.values()) for r in self.rounds)
 
 
-def record_phase(host: Host, collector: RealCollector, out: Path, args: Any) -> int:
-    """Prime the host, then record one saturated phase and its drain; return requests served."""
-    run_wrk(host.url, args.prime, args.connections, USER_AGENT)
-    before = host.drain()
-    perf = subprocess.Popen(
-        [*PERF_RECORD, "-F", str(FREQUENCY), "-o", str(out), "-p", str(host.process.pid)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    time.sleep(0.5)  # perf attaches meanwhile; the idle host gives no samples
+def record_phase(host: Host, out: Path, args: Any) -> int:
+    """Measure one saturated phase of ``host`` as ``bench/sdk_overhead.py`` does (primed, the
+    collector idle-only, drained), recorded by perf from wrk's start to the end of the drain;
+    return the requests it served."""
+    perf: subprocess.Popen[bytes] | None = None
+
+    def run(url: str) -> WrkRun:
+        nonlocal perf
+        perf = subprocess.Popen(
+            [*PERF_RECORD, "-F", str(FREQUENCY), "-o", str(out), "-p", str(host.process.pid)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(0.5)  # perf attaches meanwhile; the idle host gives no samples
+        return run_wrk(url, args.duration, args.connections, USER_AGENT)
+
     try:
-        set_idle(collector.process.pid, True)
-        try:
-            run_wrk(host.url, args.duration, args.connections, USER_AGENT)
-        finally:
-            set_idle(collector.process.pid, False)
-        after = host.drain()
+        return host.measure(run).requests
     finally:
-        perf.send_signal(signal.SIGINT)
-        perf.wait(60)
-    return after - before
+        if perf is not None:
+            perf.send_signal(signal.SIGINT)
+            perf.wait(60)
 
 
 def main() -> int:
@@ -217,10 +215,7 @@ def main() -> int:
     args.user_agent = USER_AGENT
     args.node_flags = ["--no-turbo-inlining"] if args.no_inlining else []
     binary = require(("perf", "wrk", "taskset", "nice"), "linux-perf wrk util-linux")
-    if not (SDK_JS / "dist" / "esm" / "index.js").exists():
-        sys.exit("sdk/js is not built: cd sdk/js && npm ci && npm run build")
-    if args.base and not (Path(args.base) / "sdk/js/dist/esm/index.js").exists():
-        sys.exit(f"{args.base}/sdk/js is not built")
+    require_js_built(args.base)
     os.sched_setaffinity(0, {1})
     # the hosts inherit it: V8 writes jit-PID.dump into their working directory
     os.environ["NODE_OPTIONS"] = "--perf-prof"
@@ -238,7 +233,7 @@ def main() -> int:
             for round_ in range(args.rounds):
                 for host in orders[round_ % len(orders)]:
                     data = workdir / f"{host.variant}-{round_}.data"
-                    served = record_phase(host, collector, data, args)
+                    served = record_phase(host, data, args)
                     profile = profiles[host.variant]
                     profile.add(read_samples(data), served)
                     data.unlink()

@@ -245,6 +245,8 @@ class Phase:
     p50_ms: float
     p99_ms: float
     cpu_us: float
+    #: requests the host served in the phase
+    requests: int
 
 
 @dataclass
@@ -452,7 +454,8 @@ class Host:
             set_idle(collector_pid, False)
         after = self.drain()
         cpu = process_cpu_seconds(self.process.pid) - cpu_before
-        return Phase(result.rps, result.p50_ms, result.p99_ms, cpu / max(1, after - before) * 1e6)
+        served = after - before
+        return Phase(result.rps, result.p50_ms, result.p99_ms, cpu / max(1, served) * 1e6, served)
 
     def stop(self) -> None:
         self.process.send_signal(signal.SIGTERM)
@@ -472,6 +475,14 @@ def require(tools: tuple[str, ...], packages: str) -> str:
     if binary is None:
         sys.exit("the collector is not installed: create the repository's .venv first")
     return str(binary)
+
+
+def require_js_built(base: str | None) -> None:
+    """Exit unless sdk/js is built here, and in ``base`` (another checkout) when given."""
+    if not (SDK_JS / "dist" / "esm" / "index.js").exists():
+        sys.exit("sdk/js is not built: cd sdk/js && npm ci && npm run build")
+    if base and not (Path(base) / "sdk/js/dist/esm/index.js").exists():
+        sys.exit(f"{base}/sdk/js is not built")
 
 
 def start_collector(workdir: Path, binary: str) -> RealCollector:
@@ -608,8 +619,8 @@ def main() -> int:
     if not (SDK_PY / ".venv" / "bin" / "python").exists():
         sys.exit("sdk/python/.venv is missing: run sdk/python/run-tests.sh once")
     kinds = [args.only] if args.only else ["fastapi", "express"]
-    if "express" in kinds and not (SDK_JS / "dist" / "esm" / "index.js").exists():
-        sys.exit("sdk/js is not built: cd sdk/js && npm ci && npm run build")
+    if "express" in kinds:
+        require_js_built(args.base)
     # This driver (polling, parsing) stays off the host's core.
     os.sched_setaffinity(0, {1})
 
@@ -618,8 +629,6 @@ def main() -> int:
         "express": ["bare", "sdk"],
     }
     if args.base:
-        if "express" in kinds and not (Path(args.base) / "sdk/js/dist/esm/index.js").exists():
-            sys.exit(f"{args.base}/sdk/js is not built")
         # without it, the base host would import this checkout's SDK and measure it twice
         if "fastapi" in kinds and not (Path(args.base) / "sdk/python/src/whowhywhen_sdk").is_dir():
             sys.exit(f"{args.base}/sdk/python/src/whowhywhen_sdk is missing")
