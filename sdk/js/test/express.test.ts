@@ -54,6 +54,17 @@ function buildApp(express: any, ww: WhoWhyWhenMiddleware | null) {
   return app;
 }
 
+/** Serve `app` on a free port while `use` runs, given the server's base URL. */
+async function serving(app: any, use: (base: string) => Promise<void>): Promise<void> {
+  const server = app.listen(0, "127.0.0.1");
+  await new Promise((resolve) => server.once("listening", resolve));
+  try {
+    await use(`http://127.0.0.1:${server.address().port}`);
+  } finally {
+    server.close();
+  }
+}
+
 async function stored() {
   const { flush } = await import("../src/client.js");
   expect(await flush(3000)).toBe(true);
@@ -96,18 +107,14 @@ describe.each(versions)("%s", (_name, express) => {
       entered();
       setTimeout(() => res.send("late"), 300);
     });
-    const server = app.listen(0, "127.0.0.1");
-    await new Promise((resolve) => server.once("listening", resolve));
-    try {
+    await serving(app, async (base) => {
       const controller = new AbortController();
-      const call = fetch(`http://127.0.0.1:${server.address().port}/slow`, { signal: controller.signal }).catch(() => null);
+      const call = fetch(`${base}/slow`, { signal: controller.signal }).catch(() => null);
       await reached;
       controller.abort();
       await call;
       await new Promise((resolve) => setTimeout(resolve, 400));
-    } finally {
-      server.close();
-    }
+    });
     const events = await stored();
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({ status_code: 499, route: "/slow", method: "GET" });
@@ -129,10 +136,7 @@ describe.each(versions)("%s", (_name, express) => {
     app.get("/hang", () => {
       if (++entered === 2) reached(); // never answers: only the client's abort closes it
     });
-    const server = app.listen(0, "127.0.0.1");
-    await new Promise((resolve) => server.once("listening", resolve));
-    try {
-      const base = `http://127.0.0.1:${server.address().port}`;
+    await serving(app, async (base) => {
       const long = fetch(`${base}/long`).then((response) => response.text());
       const controller = new AbortController();
       const hang = fetch(`${base}/hang`, { signal: controller.signal }).catch(() => null);
@@ -145,9 +149,7 @@ describe.each(versions)("%s", (_name, express) => {
       controller.abort();
       await hang;
       await new Promise((resolve) => setTimeout(resolve, 100));
-    } finally {
-      server.close();
-    }
+    });
     const events = await stored();
     expect(events.map((event) => [event.route, event.status_code, event.response_size])).toEqual([
       ["/long", 200, 12],
@@ -181,15 +183,10 @@ describe.each(versions)("%s", (_name, express) => {
       res.send("ccc");
       res.emit("close");
     });
-    const server = app.listen(0, "127.0.0.1");
-    await new Promise((resolve) => server.once("listening", resolve));
-    try {
-      const base = `http://127.0.0.1:${server.address().port}`;
+    await serving(app, async (base) => {
       for (const path of ["/listener", "/wrapped", "/twice"]) await (await fetch(base + path)).text();
       await new Promise((resolve) => setTimeout(resolve, 50));
-    } finally {
-      server.close();
-    }
+    });
     expect(closes.sort()).toEqual(["custom", "listener", "wrapped"]);
     expect(tracked.openCount).toBe(0);
     const events = await stored();
