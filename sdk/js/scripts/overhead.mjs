@@ -16,8 +16,8 @@
 // does), so queued events wait as long as they do there, and prints each request's latency (p50,
 // p99, p99.9, max: from its bytes reaching the server to its response's end); `--alloc N` samples
 // the JavaScript heap's allocations (one in every N bytes, V8's sampling heap profiler, collected
-// objects included) and prints the bytes allocated per request by each variant, and the functions that allocated most
-// (the SDK's own, for the SDK variants).
+// objects included) and prints the bytes allocated per request by each variant, and the
+// functions that allocated most (the SDK's own, for the SDK variants).
 // Every request carries a browser's User-Agent, as in bench/sdk_overhead.py (`--user-agent ""`
 // for none). Run on one core (`taskset -c 0`) as the bench pins its host.
 // Prints the process CPU time (`process.cpuUsage()`, user + system) per request. With `sdk`,

@@ -2,8 +2,9 @@
 // server makes it, its prototype changed as Express changes it, its state stored, then looked up
 // and let go at its 'close'. Variants: `none` (nothing stored), `weakmap` (one `WeakMap` entry per
 // response, as the SDK did), `map` (a plain `Map`, deleted at 'close') and `states` (the SDK's
-// `ResponseStates`, which is that `Map` plus a `WeakMap` for responses open across a rotation). Prints each variant's CPU µs per response over `--rounds` rounds, alternating orders
-// (min, median, max). Run on one core, as the bench pins its host:
+// `ResponseStates`, which is that `Map` plus a `WeakMap` for responses open across a rotation).
+// Prints each variant's CPU µs per response over `--rounds` rounds, alternating orders (min,
+// median, max). Run on one core, as the bench pins its host:
 //
 //   cd sdk/js && npm run build && taskset -c 0 node scripts/response-states.mjs [--responses 300000] [--rounds 7]
 import { IncomingMessage, ServerResponse } from "node:http";
